@@ -1,0 +1,242 @@
+"""Export a trained (or untrained) ColorNet to the service's ONNX model contract.
+
+Contract: input `L` float32 [N,1,H,W] raw L 0..100 (dynamic N/H/W), one output
+`logits` [N,313,H/4,W/4] in pts_in_hull order (CE) or `ab` [N,2,H/4,W/4] (L2); opset 17;
+weights inline; metadata_props colorizer.{name,description,temperature,input_size,trained}.
+BatchNorm is folded into the convolutions. With --weights-dtype fp16 (default) the weights
+are stored as float16 initializers followed by a Cast to float32 (the graph computes in
+float32; ONNX Runtime folds the casts at load), which halves the file size.
+
+  python -m training.export --checkpoint runs/landscape/last.pt --out models/x.onnx \
+      --name colorizer-landscape --description "..." --temperature 0.38 --input-size 112
+  python -m training.export --untrained --head ce --out tests/fixtures/untrained-colorizer.onnx
+  python -m training.export --set-metadata models/x.onnx --temperature 0.42   (weights unchanged)
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import io
+import json
+import os
+import sys
+import warnings
+
+import numpy as np
+import onnx
+import torch
+import torch.nn as nn
+from onnx import helper, numpy_helper, TensorProto
+
+from .model import ColorNet, build_model, NUM_BINS
+
+OPSET = 17
+META_KEYS = ("name", "description", "temperature", "input_size", "trained")
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """Return an eval-mode copy with every Conv2d -> BatchNorm2d pair fused into one Conv2d."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+    model = copy.deepcopy(model).eval()
+
+    def fuse_seq(seq: nn.Sequential) -> nn.Sequential:
+        layers = [fuse_seq(l) if isinstance(l, nn.Sequential) else visit(l) for l in seq]
+        out, i = [], 0
+        while i < len(layers):
+            if (i + 1 < len(layers) and isinstance(layers[i], nn.Conv2d)
+                    and isinstance(layers[i + 1], nn.BatchNorm2d)):
+                out.append(fuse_conv_bn_eval(layers[i], layers[i + 1]))
+                i += 2
+            else:
+                out.append(layers[i])
+                i += 1
+        return nn.Sequential(*out)
+
+    def visit(mod: nn.Module) -> nn.Module:
+        for name, child in list(mod.named_children()):
+            setattr(mod, name, fuse_seq(child) if isinstance(child, nn.Sequential) else visit(child))
+        return mod
+
+    model = visit(model)
+    n_bn = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    if n_bn:
+        raise RuntimeError(f"{n_bn} BatchNorm layers left unfolded")
+    return model
+
+
+def torch_to_onnx_bytes(model: nn.Module, output_name: str, sample_hw=(64, 64)) -> bytes:
+    buf = io.BytesIO()
+    x = torch.full((1, 1, *sample_hw), 50.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, (x,), buf, input_names=["L"], output_names=[output_name], opset_version=OPSET,
+            dynamic_axes={"L": {0: "N", 2: "H", 3: "W"}, output_name: {0: "N", 2: "h", 3: "w"}},
+            do_constant_folding=True, dynamo=False)
+    return buf.getvalue()
+
+
+def weights_to_fp16(m: onnx.ModelProto) -> onnx.ModelProto:
+    """Store every float32 initializer with >= 16 elements as float16 + Cast(to=float)."""
+    g = m.graph
+    new_inits, casts = [], []
+    for init in g.initializer:
+        arr = numpy_helper.to_array(init)
+        if arr.dtype == np.float32 and arr.size >= 16:
+            h = numpy_helper.from_array(arr.astype(np.float16), init.name + "__fp16")
+            new_inits.append(h)
+            casts.append(helper.make_node("Cast", [h.name], [init.name], to=TensorProto.FLOAT,
+                                          name=init.name + "__cast"))
+        else:
+            new_inits.append(init)
+    del g.initializer[:]
+    g.initializer.extend(new_inits)
+    nodes = list(g.node)
+    del g.node[:]
+    g.node.extend(casts + nodes)
+    return m
+
+
+def set_metadata(m: onnx.ModelProto, meta: dict) -> onnx.ModelProto:
+    cur = {p.key: p.value for p in m.metadata_props}
+    for k, v in meta.items():
+        if v is None:
+            continue
+        cur[k if k.startswith("colorizer.") else f"colorizer.{k}"] = str(v)
+    del m.metadata_props[:]
+    for k in sorted(cur):
+        m.metadata_props.append(onnx.StringStringEntryProto(key=k, value=cur[k]))
+    return m
+
+
+def format_temperature(t: float) -> str:
+    return f"{float(t):.2f}".rstrip("0").rstrip(".") if float(t) != 1.0 else "1.0"
+
+
+def export_model(model: ColorNet, out_path: str, *, name: str, description: str,
+                 temperature: float = 0.38, input_size: int = 112, trained: bool = True,
+                 weights_dtype: str = "fp16", verify: bool = True) -> dict:
+    """Fold BN, export, store weights, write metadata, check with onnxruntime. Returns info."""
+    head = model.head_kind
+    output_name = "logits" if head == "ce" else "ab"
+    folded = fold_batchnorm(model.cpu().float())
+    m = onnx.load_from_string(torch_to_onnx_bytes(folded, output_name))
+    if weights_dtype == "fp16":
+        m = weights_to_fp16(m)
+    m.producer_name = "colorizer-training"
+    m.doc_string = description
+    m = set_metadata(m, {
+        "name": name, "description": description, "temperature": format_temperature(temperature),
+        "input_size": str(int(input_size)), "trained": "true" if trained else "false",
+        "output": "logits313" if head == "ce" else "ab", "arch": json.dumps(model.config)})
+    onnx.checker.check_model(m)
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    onnx.save_model(m, out_path, save_as_external_data=False)
+    info = {"path": out_path, "bytes": os.path.getsize(out_path), "head": head}
+    if verify:
+        info.update(verify_onnx(out_path, folded))
+    return info
+
+
+def verify_onnx(path: str, torch_model: nn.Module | None = None, hw=(96, 128)) -> dict:
+    import onnxruntime as ort
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    x = (rng.random((2, 1, *hw)) * 100).astype(np.float32)
+    (y,) = sess.run(None, {sess.get_inputs()[0].name: x})
+    C = y.shape[1]
+    assert y.shape == (2, C, hw[0] // 4, hw[1] // 4) and C in (NUM_BINS, 2), y.shape
+    out = {"onnx_out_shape": list(y.shape)}
+    if torch_model is not None:
+        with torch.no_grad():
+            ref = torch_model.eval()(torch.from_numpy(x)).numpy()
+        err = float(np.abs(ref - y).max())
+        scale = float(np.abs(ref).max()) + 1e-6
+        out["max_abs_err_vs_torch"] = err
+        if err > 2e-2 * scale + 1e-3:
+            raise RuntimeError(f"ONNX output differs from torch: max err {err} (scale {scale})")
+    return out
+
+
+def rewrite_metadata(path: str, meta: dict, out_path: str | None = None) -> None:
+    """Change metadata_props only; initializers and graph are untouched."""
+    m = onnx.load(path)
+    if "temperature" in meta and meta["temperature"] is not None:
+        meta = dict(meta, temperature=format_temperature(float(meta["temperature"])))
+    set_metadata(m, meta)
+    onnx.save_model(m, out_path or path, save_as_external_data=False)
+
+
+def read_metadata(path: str) -> dict:
+    m = onnx.load(path, load_external_data=False)
+    return {p.key: p.value for p in m.metadata_props}
+
+
+def untrained_model(head: str = "ce", seed: int = 0, config: dict | None = None) -> ColorNet:
+    """Random-init model from the real architecture; the CE head gets a random bias (std 1)
+    so that logits differ across bins and the decoded output has some chroma."""
+    torch.manual_seed(seed)
+    model = build_model(config, head=head)
+    with torch.no_grad():
+        if head == "ce":
+            model.head.bias.normal_(0.0, 1.0)
+        else:
+            model.head.bias.normal_(0.0, 0.2)  # x100 in the graph: ab offset of ~20
+    # one forward in train mode is NOT run: BN running stats stay at init (identity-ish)
+    return model.eval()
+
+
+def load_checkpoint_model(path: str) -> tuple[ColorNet, dict]:
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    model = build_model(ck["config"])
+    state = ck.get("ema") or ck["model"]
+    model.load_state_dict(state)
+    return model.eval(), ck
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", help="training checkpoint (.pt) to export")
+    ap.add_argument("--untrained", action="store_true", help="export a random-init model")
+    ap.add_argument("--head", choices=["ce", "l2"], default="ce", help="with --untrained")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set-metadata", metavar="ONNX", help="rewrite metadata of this file only")
+    ap.add_argument("--out", help="output .onnx path")
+    ap.add_argument("--name")
+    ap.add_argument("--description")
+    ap.add_argument("--temperature", type=float)
+    ap.add_argument("--input-size", type=int)
+    ap.add_argument("--trained", choices=["true", "false"])
+    ap.add_argument("--weights-dtype", choices=["fp16", "fp32"], default="fp16")
+    a = ap.parse_args(argv)
+
+    if a.set_metadata:
+        meta = {"name": a.name, "description": a.description, "temperature": a.temperature,
+                "input_size": a.input_size, "trained": a.trained}
+        rewrite_metadata(a.set_metadata, meta, a.out)
+        print(json.dumps(read_metadata(a.out or a.set_metadata), indent=1))
+        return
+    if not a.out:
+        ap.error("--out is required")
+    if a.untrained:
+        model = untrained_model(a.head, a.seed)
+        info = export_model(model, a.out, name=a.name or "untrained-fixture",
+                            description=a.description or f"UNTRAINED random-init ColorNet ({a.head} head), seed {a.seed}: test fixture only",
+                            temperature=a.temperature or 0.38, input_size=a.input_size or 112,
+                            trained=False, weights_dtype=a.weights_dtype)
+    elif a.checkpoint:
+        model, ck = load_checkpoint_model(a.checkpoint)
+        args = ck.get("args", {})
+        info = export_model(model, a.out, name=a.name or args.get("name", "colorizer"),
+                            description=a.description or args.get("description", ""),
+                            temperature=a.temperature or 0.38,
+                            input_size=a.input_size or args.get("input_size", 112),
+                            trained=(a.trained or "true") == "true", weights_dtype=a.weights_dtype)
+    else:
+        ap.error("one of --checkpoint, --untrained, --set-metadata")
+    print(json.dumps(info, indent=1))
+    print(json.dumps(read_metadata(a.out), indent=1))
+
+
+if __name__ == "__main__":
+    main()
