@@ -1,0 +1,224 @@
+//! The command line's own work: `colorize` over files and folders, and `healthcheck`.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+
+use crate::config::{ColorizeArgs, HealthcheckArgs};
+use crate::engine::{init_runtime, Engine, PoolOptions};
+use crate::pipeline::{self, Limits, OutputOptions, PipelineError};
+
+/// Extensions treated as images when walking folders.
+const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"];
+
+/// One file to colorize: where it is and where its result goes (relative to the output folder).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub input: PathBuf,
+    pub relative: PathBuf,
+}
+
+fn is_image_name(p: &Path) -> bool {
+    p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Expands files and folders (recursively, sorted) into jobs; files in folders that do not look
+/// like images are returned apart, to be reported as skipped.
+pub fn collect_jobs(inputs: &[PathBuf]) -> (Vec<Job>, Vec<(PathBuf, String)>) {
+    let mut jobs = Vec::new();
+    let mut skipped = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut entries: Vec<_> = walkdir::WalkDir::new(input).follow_links(true).into_iter().collect();
+            entries.sort_by(|a, b| match (a, b) {
+                (Ok(a), Ok(b)) => a.path().cmp(b.path()),
+                _ => std::cmp::Ordering::Equal,
+            });
+            for entry in entries {
+                match entry {
+                    Ok(e) if e.file_type().is_file() => {
+                        let p = e.path().to_path_buf();
+                        if is_image_name(&p) {
+                            let relative = p.strip_prefix(input).unwrap_or(&p).to_path_buf();
+                            jobs.push(Job { input: p, relative });
+                        } else {
+                            skipped.push((p, "not an image file name".to_string()));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => skipped.push((input.clone(), format!("cannot walk: {e}"))),
+                }
+            }
+        } else if input.is_file() {
+            let name = input.file_name().map(PathBuf::from).unwrap_or_else(|| input.clone());
+            jobs.push(Job { input: input.clone(), relative: name });
+        } else {
+            skipped.push((input.clone(), "no such file or folder".to_string()));
+        }
+    }
+    (jobs, skipped)
+}
+
+enum Outcome {
+    Done,
+    Skipped(String),
+    Failed(String),
+}
+
+fn run_job(engine: &Engine, job: &Job, out_dir: &Path, limits: &Limits, opts: &OutputOptions, force: bool) -> Outcome {
+    let dest = out_dir.join(&job.relative).with_extension(opts.format.extension());
+    if dest.exists() && !force {
+        return Outcome::Skipped(format!("{} exists (use --force to overwrite)", dest.display()));
+    }
+    let bytes = match std::fs::read(&job.input) {
+        Ok(b) => b,
+        Err(e) => return Outcome::Failed(format!("cannot read: {e}")),
+    };
+    let done = match pipeline::colorize(engine, &bytes, limits, opts) {
+        Ok(d) => d,
+        Err(PipelineError::NotAnImage(m)) | Err(PipelineError::Unsupported(m)) => {
+            return Outcome::Skipped(format!("not an image we can read: {m}"))
+        }
+        Err(e) => return Outcome::Failed(e.to_string()),
+    };
+    if let Some(parent) = dest.parent() {
+        if let Err(e) = std::fs::create_dir_all(parent) {
+            return Outcome::Failed(format!("cannot create {}: {e}", parent.display()));
+        }
+    }
+    // Write beside, then rename: a crash never leaves a half-written result.
+    let tmp = dest.with_extension(format!("{}.partial", opts.format.extension()));
+    let written = std::fs::File::create(&tmp).and_then(|mut f| f.write_all(&done.bytes)).and_then(|_| std::fs::rename(&tmp, &dest));
+    match written {
+        Ok(()) => Outcome::Done,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Outcome::Failed(format!("cannot write {}: {e}", dest.display()))
+        }
+    }
+}
+
+/// `colorizer colorize IN... -o OUTDIR`.
+pub fn colorize(args: ColorizeArgs) -> ExitCode {
+    let start = Instant::now();
+    if let Some(t) = args.temperature {
+        if let Err(e) = pipeline::check_temperature(t) {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if let Err(e) = init_runtime(args.ort_lib.as_deref()) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    let jobs_n = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
+    let source = match crate::models::resolve(args.model.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let engine = match Engine::load(
+        &source,
+        PoolOptions { pool_size: jobs_n, threads: args.threads as usize, queue: 0, inference_size: args.inference_size },
+    ) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = OutputOptions {
+        temperature: args.temperature.unwrap_or(engine.info().default_temperature),
+        format: args.format,
+        quality: args.quality,
+    };
+    let limits =
+        Limits { max_pixels: args.limits.max_pixels, max_side: args.limits.max_side, max_decode_bytes: args.limits.max_decode_bytes };
+    let (jobs, not_images) = collect_jobs(&args.inputs);
+    if let Err(e) = std::fs::create_dir_all(&args.output) {
+        eprintln!("error: cannot create {}: {e}", args.output.display());
+        return ExitCode::FAILURE;
+    }
+    let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(jobs.len() as u64) };
+    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} images  {per_sec}  ETA {eta}  {msg}").expect("template"));
+    for (p, why) in &not_images {
+        bar.suspend(|| eprintln!("warning: skipped {}: {why}", p.display()));
+    }
+    let (done, skipped, failed) = (AtomicUsize::new(0), AtomicUsize::new(not_images.len()), AtomicUsize::new(0));
+    let failures = Mutex::new(Vec::new());
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs_n).build().expect("thread pool");
+    pool.install(|| {
+        jobs.par_iter().for_each(|job| {
+            match run_job(&engine, job, &args.output, &limits, &opts, args.force) {
+                Outcome::Done => {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                Outcome::Skipped(why) => {
+                    skipped.fetch_add(1, Ordering::Relaxed);
+                    bar.suspend(|| eprintln!("warning: skipped {}: {why}", job.input.display()));
+                }
+                Outcome::Failed(why) => {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                    bar.suspend(|| eprintln!("error: failed {}: {why}", job.input.display()));
+                    failures.lock().unwrap_or_else(|e| e.into_inner()).push(job.input.clone());
+                }
+            }
+            bar.inc(1);
+        });
+    });
+    bar.finish_and_clear();
+    let (d, s, f) = (done.into_inner(), skipped.into_inner(), failed.into_inner());
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "colorized {d}, skipped {s}, failed {f} in {secs:.1} s (model {}, {} jobs) -> {}",
+        engine.name(),
+        jobs_n,
+        args.output.display()
+    );
+    if f > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `colorizer healthcheck`: a minimal HTTP/1.1 GET (no client library, works in a shell-less
+/// container); exit 0 on a 2xx answer.
+pub fn healthcheck(args: &HealthcheckArgs) -> ExitCode {
+    match probe(&args.url, Duration::from_millis(args.timeout_ms)) {
+        Ok(200..=299) => ExitCode::SUCCESS,
+        Ok(code) => {
+            eprintln!("unhealthy: {} answered {code}", args.url);
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("unhealthy: {}: {e}", args.url);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn probe(url: &str, timeout: Duration) -> std::io::Result<u16> {
+    use std::net::{TcpStream, ToSocketAddrs};
+    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, m.to_string());
+    let rest = url.strip_prefix("http://").ok_or_else(|| bad("only http:// URLs are supported"))?;
+    let (hostport, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let addr = if hostport.contains(':') { hostport.to_string() } else { format!("{hostport}:80") };
+    let sock = addr.to_socket_addrs()?.next().ok_or_else(|| bad("host did not resolve"))?;
+    let mut s = TcpStream::connect_timeout(&sock, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n")?;
+    let mut head = [0u8; 64];
+    let n = s.read(&mut head)?;
+    let line = std::str::from_utf8(&head[..n]).unwrap_or("");
+    line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| bad("not an HTTP answer"))
+}

@@ -1,0 +1,110 @@
+//! Decoding a per-pixel distribution over the 313 ab bins into one ab value.
+
+use super::{NUM_BINS, PTS_IN_HULL};
+
+/// Planar a and b channels of size `height` x `width`, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AbPlanes {
+    pub width: usize,
+    pub height: usize,
+    pub a: Vec<f32>,
+    pub b: Vec<f32>,
+}
+
+/// Annealed mean of Zhang et al.: `ab = sum_q softmax(z / T)_q * centre_q` for every pixel.
+///
+/// `logits` is one image's `[313, height, width]` output, C order. The softmax is computed with
+/// the per-pixel maximum subtracted, so it is stable for any logits and any `T > 0`; as `T -> 0`
+/// it becomes the mode (the centre of the arg-max bin, ties averaged), at `T = 1` the mean.
+pub fn annealed_mean(logits: &[f32], height: usize, width: usize, temperature: f32) -> AbPlanes {
+    let hw = height * width;
+    assert_eq!(logits.len(), NUM_BINS * hw, "logits must be [313, {height}, {width}]");
+    assert!(temperature > 0.0 && temperature.is_finite(), "temperature must be > 0");
+    let inv_t = 1.0 / temperature;
+
+    let mut max = logits[..hw].to_vec();
+    for plane in logits.chunks_exact(hw).skip(1) {
+        for (m, &z) in max.iter_mut().zip(plane) {
+            *m = m.max(z);
+        }
+    }
+    let mut sum = vec![0.0f32; hw];
+    let mut a = vec![0.0f32; hw];
+    let mut b = vec![0.0f32; hw];
+    for (plane, centre) in logits.chunks_exact(hw).zip(PTS_IN_HULL.iter()) {
+        let (ca, cb) = (centre[0], centre[1]);
+        for i in 0..hw {
+            let e = ((plane[i] - max[i]) * inv_t).exp();
+            sum[i] += e;
+            a[i] += e * ca;
+            b[i] += e * cb;
+        }
+    }
+    for i in 0..hw {
+        // sum >= 1: the arg-max bin contributes exp(0).
+        let s = 1.0 / sum[i];
+        a[i] *= s;
+        b[i] *= s;
+    }
+    AbPlanes { width, height, a, b }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_hot(bin: usize, hw: usize, strength: f32) -> Vec<f32> {
+        let mut z = vec![0.0; NUM_BINS * hw];
+        for p in 0..hw {
+            z[bin * hw + p] = strength;
+        }
+        z
+    }
+
+    #[test]
+    fn one_hot_distribution_decodes_to_its_bin_centre() {
+        for bin in [0, 120, 200, 312] {
+            let z = one_hot(bin, 4, 1000.0);
+            for t in [0.38, 1.0] {
+                let ab = annealed_mean(&z, 2, 2, t);
+                for p in 0..4 {
+                    assert!((ab.a[p] - PTS_IN_HULL[bin][0]).abs() < 1e-3);
+                    assert!((ab.b[p] - PTS_IN_HULL[bin][1]).abs() < 1e-3);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn small_temperature_gives_the_mode_and_one_gives_the_mean() {
+        // Two bins with close logits: T -> 0 picks the larger, T = 1 mixes them by softmax.
+        let hw = 1;
+        let mut z = vec![-50.0; NUM_BINS * hw];
+        z[10] = 2.0;
+        z[300] = 1.5;
+        let mode = annealed_mean(&z, 1, 1, 1e-4);
+        assert!((mode.a[0] - PTS_IN_HULL[10][0]).abs() < 1e-3 && (mode.b[0] - PTS_IN_HULL[10][1]).abs() < 1e-3);
+        let mean = annealed_mean(&z, 1, 1, 1.0);
+        let (w10, w300) = (2.0f32.exp(), 1.5f32.exp());
+        let want_a = (w10 * PTS_IN_HULL[10][0] + w300 * PTS_IN_HULL[300][0]) / (w10 + w300);
+        assert!((mean.a[0] - want_a).abs() < 1e-2, "{} vs {want_a}", mean.a[0]);
+    }
+
+    #[test]
+    fn uniform_logits_decode_to_the_mean_of_all_centres() {
+        // data/zhang/README.md: the plain mean of all 313 centres is (15.7, 6.7).
+        let z = vec![3.0; NUM_BINS];
+        let ab = annealed_mean(&z, 1, 1, 0.38);
+        assert!((ab.a[0] - 15.7).abs() < 0.05 && (ab.b[0] - 6.7).abs() < 0.05, "{:?}", ab);
+    }
+
+    #[test]
+    fn huge_logits_stay_finite() {
+        let mut z = vec![0.0; NUM_BINS];
+        z[5] = 1e30;
+        z[6] = -1e30;
+        let ab = annealed_mean(&z, 1, 1, 0.01);
+        assert!(ab.a[0].is_finite() && ab.b[0].is_finite());
+        assert_eq!([ab.a[0], ab.b[0]], PTS_IN_HULL[5]);
+    }
+}

@@ -1,0 +1,19 @@
+//! The colour core: sRGB <-> CIE LAB (as scikit-image computes it), the 313 ab bins, annealed-mean
+//! decoding of bin distributions, and bilinear upsampling of ab joined with full-resolution L.
+//! Pure functions: no I/O, no ONNX.
+
+mod decode;
+mod lab;
+mod pts_in_hull;
+mod upsample;
+
+pub use decode::{annealed_mean, AbPlanes};
+pub use lab::{lab_to_srgb, lab_to_srgb_f32, linear_to_srgb8, srgb8_to_lab, srgb8_to_linear, srgb_to_l, LabToRgb8};
+pub use pts_in_hull::PTS_IN_HULL;
+pub use upsample::{AbUpsampler, Bilinear};
+
+/// Number of ab bins of the classification head.
+pub const NUM_BINS: usize = 313;
+
+/// Default decoding temperature of Zhang et al. (1 / 2.606 in the reference code).
+pub const DEFAULT_TEMPERATURE: f32 = 0.38;

@@ -1,0 +1,194 @@
+//! Command line and environment configuration. Every setting is a flag with a `COLORIZER_*`
+//! environment twin.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "colorizer", version, about = "Colorizes grayscale photos (Zhang et al., ECCV 2016) over HTTP or from the command line")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings of `serve` when no subcommand is given.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (the default).
+    Serve(ServeArgs),
+    /// Colorize files and folders (recursively) into OUTDIR with the same pipeline as the server.
+    Colorize(ColorizeArgs),
+    /// Exit 0 when the service at --url answers 200 (for container health checks).
+    Healthcheck(HealthcheckArgs),
+}
+
+/// Where the models come from and how each is run.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// Extra model to serve, as NAME=PATH or PATH (the name is then the file stem). Repeatable;
+    /// in the environment, comma-separated.
+    #[arg(long = "model", env = "COLORIZER_MODEL", value_delimiter = ',')]
+    pub models: Vec<String>,
+    /// Name of the model used when a request names none (default: the embedded default model,
+    /// or the first --model when nothing is embedded).
+    #[arg(long, env = "COLORIZER_DEFAULT_MODEL")]
+    pub default_model: Option<String>,
+    /// Do not load the models embedded in the binary.
+    #[arg(long, env = "COLORIZER_NO_EMBEDDED_MODELS")]
+    pub no_embedded_models: bool,
+    /// ONNX Runtime sessions per model (requests run at once per model).
+    #[arg(long, env = "COLORIZER_POOL_SIZE", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub pool_size: u32,
+    /// Intra-op threads of each session.
+    #[arg(long, env = "COLORIZER_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: u32,
+    /// Short side the image is resized to for models with dynamic input size (multiple of 8);
+    /// default: the model's own `colorizer.input_size` metadata, else 256.
+    #[arg(long, env = "COLORIZER_INFERENCE_SIZE", value_parser = clap::value_parser!(u32).range(16..=2048))]
+    pub inference_size: Option<u32>,
+    /// Path of libonnxruntime.so (default: $ORT_DYLIB_PATH, else beside the executable).
+    #[arg(long, env = "COLORIZER_ORT_LIB")]
+    pub ort_lib: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "COLORIZER_MAX_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Largest accepted image, in pixels (width x height after decoding headers).
+    #[arg(long, env = "COLORIZER_MAX_PIXELS", default_value_t = 50_000_000)]
+    pub max_pixels: u64,
+    /// Largest side of an accepted image, in pixels.
+    #[arg(long, env = "COLORIZER_MAX_SIDE", default_value_t = 32_768)]
+    pub max_side: u32,
+    /// Most memory a decoder may allocate, in bytes.
+    #[arg(long, env = "COLORIZER_MAX_DECODE_BYTES", default_value_t = 512 * 1024 * 1024)]
+    pub max_decode_bytes: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "COLORIZER_HOST", default_value = "0.0.0.0")]
+    pub host: String,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "COLORIZER_PORT", default_value_t = 8080)]
+    pub port: u16,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// Requests that may wait for a session beyond those running; more are refused with 503.
+    #[arg(long, env = "COLORIZER_QUEUE", default_value_t = 16)]
+    pub queue: u32,
+    /// Deadline of one request in milliseconds (504 past it).
+    #[arg(long, env = "COLORIZER_DEADLINE_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub deadline_ms: u64,
+    /// Time to read a request's headers, in milliseconds.
+    #[arg(long, env = "COLORIZER_HEADER_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_ms: u64,
+    /// On SIGTERM / Ctrl-C, how long in-flight requests may take to finish, in seconds.
+    #[arg(long, env = "COLORIZER_DRAIN_TIMEOUT_S", default_value_t = 30)]
+    pub drain_timeout_s: u64,
+    /// Log as JSON lines (one object per event) instead of text.
+    #[arg(long, env = "COLORIZER_LOG_JSON")]
+    pub log_json: bool,
+    /// Bearer tokens that may call /colorize, comma-separated; empty: no authentication.
+    #[arg(long, env = "COLORIZER_API_KEYS", value_delimiter = ',', hide_env_values = true)]
+    pub api_keys: Vec<String>,
+    /// Origins allowed by CORS, comma-separated ("*" for any); empty: CORS off.
+    #[arg(long, env = "COLORIZER_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Enables test-only fault injection (the `X-Colorizer-Fault: panic` request header).
+    #[arg(long, env = "COLORIZER_FAULT_INJECTION", hide = true)]
+    pub fault_injection: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    Png,
+    Jpeg,
+    Webp,
+}
+
+impl OutputFormat {
+    pub fn mime(self) -> &'static str {
+        match self {
+            Self::Png => "image/png",
+            Self::Jpeg => "image/jpeg",
+            Self::Webp => "image/webp",
+        }
+    }
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Png => "png",
+            Self::Jpeg => "jpg",
+            Self::Webp => "webp",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "png" => Some(Self::Png),
+            "jpeg" | "jpg" => Some(Self::Jpeg),
+            "webp" => Some(Self::Webp),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ColorizeArgs {
+    /// Input files or folders (folders are walked recursively).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output folder (created); the relative layout of folders is kept.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Decoding temperature, 0 < T <= 1 (default: the model's own, else 0.38).
+    #[arg(short, long)]
+    pub temperature: Option<f32>,
+    /// Output format (default: png).
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Png)]
+    pub format: OutputFormat,
+    /// JPEG quality, 1..100.
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub quality: u8,
+    /// Overwrite existing output files.
+    #[arg(long)]
+    pub force: bool,
+    /// Worker threads (default: all cores).
+    #[arg(short, long)]
+    pub jobs: Option<usize>,
+    /// Model to use: a NAME of an embedded model, or a PATH to an ONNX file.
+    #[arg(long = "model", env = "COLORIZER_MODEL")]
+    pub model: Option<String>,
+    /// Intra-op threads per worker's session.
+    #[arg(long, env = "COLORIZER_THREADS", default_value_t = 1)]
+    pub threads: u32,
+    /// Short side the image is resized to for dynamic-size models.
+    #[arg(long, env = "COLORIZER_INFERENCE_SIZE")]
+    pub inference_size: Option<u32>,
+    /// Path of libonnxruntime.so.
+    #[arg(long, env = "COLORIZER_ORT_LIB")]
+    pub ort_lib: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HealthcheckArgs {
+    /// URL to probe.
+    #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
+    pub url: String,
+    /// Timeout in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    pub timeout_ms: u64,
+}

@@ -1,0 +1,460 @@
+//! Route handlers: parse, call the pipeline, answer.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{FromRequest, RawQuery, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use super::problem::Problem;
+use super::AppState;
+use crate::config::OutputFormat;
+use crate::engine::{AdmissionError, InferError, ModelInfo};
+use crate::pipeline::{self, Limits, OutputOptions, PipelineError};
+
+/// Query parameters of `POST /colorize`.
+#[derive(Debug, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ColorizeQuery {
+    /// Decoding temperature, 0 < T <= 1: lower is more vivid (T -> 0 is the mode), 1 is the
+    /// mean (safe, duller). Default: the model's own, else 0.38. Ignored by models that output ab.
+    #[param(minimum = 0.0, maximum = 1.0, example = 0.38)]
+    temperature: Option<f32>,
+    /// Output format; default from `Accept`, else png. WebP is lossless.
+    #[param(value_type = Option<OutputFormat>)]
+    format: Option<String>,
+    /// JPEG quality 1..100 (default 90).
+    #[param(minimum = 1, maximum = 100)]
+    quality: Option<u8>,
+    /// Model to use (see `/info`); default: the service's default model.
+    model: Option<String>,
+}
+
+const QUERY_KEYS: [&str; 4] = ["temperature", "format", "quality", "model"];
+
+struct Parsed {
+    temperature: Option<f32>,
+    format: Option<OutputFormat>,
+    quality: u8,
+    model: Option<String>,
+}
+
+fn parse_query(raw: Option<&str>) -> Result<Parsed, Problem> {
+    let mut p = Parsed { temperature: None, format: None, quality: 90, model: None };
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|e| Problem::invalid_parameter(format!("malformed query string: {e}")))?;
+    for (k, v) in pairs {
+        match k.as_str() {
+            "temperature" => {
+                let t: f32 = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| Problem::invalid_parameter(format!("temperature must be a number in (0, 1], got {v:?}")))?;
+                p.temperature = Some(pipeline::check_temperature(t).map_err(Problem::from)?);
+            }
+            "format" => {
+                p.format = Some(OutputFormat::parse(&v).ok_or_else(|| {
+                    Problem::invalid_parameter(format!("format must be png, jpeg or webp, got {v:?}")).with_allowed(vec![
+                        "png".into(),
+                        "jpeg".into(),
+                        "webp".into(),
+                    ])
+                })?);
+            }
+            "quality" => {
+                p.quality = v
+                    .trim()
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|q| (1..=100).contains(q))
+                    .ok_or_else(|| Problem::invalid_parameter(format!("quality must be an integer in 1..100, got {v:?}")))?;
+            }
+            "model" => p.model = Some(v),
+            other => {
+                return Err(Problem::invalid_parameter(format!("unknown query parameter {other:?}"))
+                    .with_allowed(QUERY_KEYS.iter().map(|s| s.to_string()).collect()));
+            }
+        }
+    }
+    Ok(p)
+}
+
+/// The output format the `Accept` header prefers among png, jpeg and webp (q-values honoured);
+/// None when it names none of them.
+pub fn negotiate(accept: Option<&str>) -> Option<OutputFormat> {
+    let accept = accept?;
+    let mut best: Option<(f32, usize, OutputFormat)> = None;
+    for (i, item) in accept.split(',').enumerate() {
+        let mut parts = item.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts.filter_map(|p| p.trim().strip_prefix("q=")).find_map(|q| q.trim().parse::<f32>().ok()).unwrap_or(1.0);
+        let fmt = match media.as_str() {
+            "image/png" => OutputFormat::Png,
+            "image/jpeg" | "image/jpg" => OutputFormat::Jpeg,
+            "image/webp" => OutputFormat::Webp,
+            _ => continue,
+        };
+        if q > 0.0 && best.is_none_or(|(bq, bi, _)| q > bq || (q == bq && i < bi)) {
+            best = Some((q, i, fmt));
+        }
+    }
+    best.map(|b| b.2)
+}
+
+async fn read_body(req: Request, state: &AppState) -> Result<bytes::Bytes, Problem> {
+    let limit = state.max_body_bytes;
+    let ctype = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()) {
+        if len > limit {
+            return Err(Problem::too_large(limit));
+        }
+    }
+    if ctype.starts_with("multipart/form-data") {
+        let mut mp = axum::extract::Multipart::from_request(req, &())
+            .await
+            .map_err(|e| Problem::bad_request(format!("malformed multipart body: {}", e.body_text())))?;
+        let mut total = 0usize;
+        loop {
+            let field = match mp.next_field().await {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => return Err(multipart_problem(e.status(), e.body_text(), limit)),
+            };
+            let name = field.name().unwrap_or("").to_string();
+            let data = field.bytes().await.map_err(|e| multipart_problem(e.status(), e.body_text(), limit))?;
+            total += data.len();
+            if total > limit {
+                return Err(Problem::too_large(limit));
+            }
+            if name == "image" {
+                return Ok(data);
+            }
+        }
+        return Err(Problem::bad_request("the multipart body has no part named \"image\""));
+    }
+    let media = ctype.split(';').next().unwrap_or("").trim();
+    if !(media.starts_with("image/") || media == "application/octet-stream") {
+        let shown = if media.is_empty() { "no Content-Type" } else { media };
+        return Err(Problem::unsupported_media(format!(
+            "{shown}: send the image as the raw body with Content-Type image/* (or application/octet-stream), or as multipart/form-data with a part named \"image\""
+        )));
+    }
+    match axum::body::to_bytes(req.into_body(), limit).await {
+        Ok(b) => Ok(b),
+        Err(e) => {
+            let over = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+                || e.to_string().contains("length limit");
+            if over {
+                Err(Problem::too_large(limit))
+            } else {
+                Err(Problem::bad_request(format!("could not read the body: {e}")))
+            }
+        }
+    }
+}
+
+fn multipart_problem(status: StatusCode, text: String, limit: usize) -> Problem {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        Problem::too_large(limit)
+    } else {
+        Problem::bad_request(format!("malformed multipart body: {text}"))
+    }
+}
+
+fn check_auth(state: &AppState, headers: &HeaderMap) -> Result<(), Problem> {
+    if state.api_keys.is_empty() {
+        return Ok(());
+    }
+    let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
+    match given {
+        Some(key) if state.api_keys.iter().any(|k| constant_time_eq(k.as_bytes(), key.as_bytes())) => Ok(()),
+        _ => {
+            state.metrics.rejected.with_label_values(&["unauthorized"]).inc();
+            Err(Problem::unauthorized())
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn server_timing(t: &pipeline::Timings) -> String {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    format!(
+        "decode;dur={:.2}, resize;dur={:.2}, queue;dur={:.2}, infer;dur={:.2}, postprocess;dur={:.2}, encode;dur={:.2}",
+        ms(t.decode),
+        ms(t.resize),
+        ms(t.queue),
+        ms(t.infer),
+        ms(t.bin_decode + t.upsample),
+        ms(t.encode)
+    )
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Problem> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        tracing::error!(error = %e, "a pipeline stage panicked");
+        Problem::internal("the request failed inside the pipeline; the service is unaffected")
+    })
+}
+
+/// Colorize an image.
+///
+/// Send the image as the raw body (`Content-Type: image/jpeg`, `image/png`, ...) or as
+/// `multipart/form-data` with a part named `image`. Only the image's lightness is used; the answer
+/// has the input's size (after EXIF orientation).
+#[utoipa::path(
+    post,
+    path = "/colorize",
+    tag = "colorize",
+    params(ColorizeQuery),
+    request_body(
+        description = "The image: raw bytes with an image/* content type, or multipart/form-data with a part named `image`.",
+        content(
+            (Vec<u8> = "image/jpeg"),
+            (Vec<u8> = "image/png"),
+            (Vec<u8> = "image/webp"),
+            (UploadForm = "multipart/form-data"),
+        )
+    ),
+    responses(
+        (status = 200, description = "The colorized image (PNG, JPEG or WebP), same size as the input",
+            headers(
+                ("Server-Timing" = String, description = "Stage times in ms: decode, resize, queue, infer, postprocess, encode"),
+                ("X-Request-Id" = String, description = "Request id (echoed if the client sent one)"),
+                ("X-Colorizer-Model" = String, description = "Name of the model that answered"),
+            ),
+            content((Vec<u8> = "image/png"), (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/webp"))),
+        (status = 400, description = "Not a decodable image, or malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong API key (when keys are configured)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over the size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Unsupported media type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad parameter, unknown model, or image over the pixel limit", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Overloaded (see Retry-After) or not ready", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "Over the request deadline", body = Problem, content_type = "application/problem+json"),
+    ),
+    security((), ("api_key" = []))
+)]
+pub async fn colorize(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery, req: Request) -> Response {
+    let deadline = Instant::now() + state.deadline;
+    match tokio::time::timeout_at(deadline.into(), colorize_inner(state.clone(), query, req, deadline)).await {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(problem)) => problem.into_response(),
+        Err(_) => {
+            state.metrics.rejected.with_label_values(&["deadline"]).inc();
+            Problem::deadline(state.deadline.as_millis() as u64).into_response()
+        }
+    }
+}
+
+async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Request, deadline: Instant) -> Result<Response, Problem> {
+    check_auth(&state, req.headers())?;
+    if !state.is_ready() {
+        return Err(Problem::not_ready("the service is starting or shutting down"));
+    }
+    let q = parse_query(query.as_deref())?;
+    let engine = state.models.get(q.model.as_deref()).cloned().ok_or_else(|| {
+        Problem::invalid_parameter(format!("unknown model {:?}", q.model.as_deref().unwrap_or(""))).with_allowed(state.models.names())
+    })?;
+    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = q.format.or_else(|| negotiate(accept)).unwrap_or(OutputFormat::Png);
+    let temperature = q.temperature.unwrap_or(engine.info().default_temperature);
+    let fault = state.fault_injection && req.headers().get("x-colorizer-fault").is_some_and(|v| v == "panic");
+
+    let _admission = engine.admit().map_err(|_| {
+        state.metrics.rejected.with_label_values(&["overloaded"]).inc();
+        Problem::overloaded()
+    })?;
+    let body = read_body(req, &state).await?;
+
+    let limits: Limits = state.limits;
+    let eng = engine.clone();
+    let prepared = blocking(move || {
+        if fault {
+            panic!("fault injection: panic inside the pipeline");
+        }
+        pipeline::prepare(&body, &limits, &eng)
+    })
+    .await??;
+    state.metrics.input_megapixels.observe(prepared.megapixels());
+
+    let t0 = Instant::now();
+    let (output, waited) =
+        engine.infer(prepared.model_input.clone(), prepared.model_height, prepared.model_width, deadline).await.map_err(|e| match e {
+            InferError::Admission(AdmissionError::Deadline) => {
+                state.metrics.rejected.with_label_values(&["deadline"]).inc();
+                Problem::deadline(state.deadline.as_millis() as u64)
+            }
+            InferError::Admission(AdmissionError::Overloaded) => Problem::overloaded(),
+            InferError::Engine(e) => Problem::from(PipelineError::Engine(e)),
+            InferError::Panicked(m) => Problem::internal(format!("inference failed: {m}")),
+        })?;
+    let infer = t0.elapsed() - waited;
+
+    let opts = OutputOptions { temperature, format, quality: q.quality };
+    let mut done = blocking(move || pipeline::finish(prepared, output, &opts)).await??;
+    done.timings.queue = waited;
+    done.timings.infer = infer;
+    state.metrics.observe_stages(engine.name(), &done.timings);
+
+    let mut resp = (StatusCode::OK, Body::from(done.bytes)).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.mime()));
+    h.insert(header::VARY, HeaderValue::from_static("accept"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&format!("inline; filename=\"colorized.{}\"", format.extension())).expect("ascii"),
+    );
+    h.insert("server-timing", HeaderValue::from_str(&server_timing(&done.timings)).expect("ascii"));
+    h.insert("x-colorizer-model", HeaderValue::from_str(engine.name()).unwrap_or(HeaderValue::from_static("model")));
+    h.insert("x-colorizer-temperature", HeaderValue::from_str(&format!("{temperature}")).expect("ascii"));
+    Ok(resp)
+}
+
+/// Multipart form of `POST /colorize`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// The image file.
+    #[schema(value_type = String, format = Binary)]
+    image: Vec<u8>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// "ok" or "ready".
+    pub status: &'static str,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "probes", responses((status = 200, description = "Alive", body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Readiness: models loaded and warmed up, and not draining.
+#[utoipa::path(get, path = "/readyz", tag = "probes", responses(
+    (status = 200, description = "Ready", body = Health),
+    (status = 503, description = "Starting or draining", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.is_ready() {
+        Json(Health { status: "ready" }).into_response()
+    } else if state.draining.load(Ordering::Acquire) {
+        Problem::not_ready("the service is shutting down").into_response()
+    } else {
+        Problem::not_ready("the models are loading or warming up").into_response()
+    }
+}
+
+/// What `/info` answers.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Info {
+    /// Service version.
+    pub version: String,
+    /// Model used when a request names none.
+    pub default_model: String,
+    /// Every loaded model.
+    pub models: Vec<ModelInfo>,
+    /// Decoding limits.
+    pub limits: Limits,
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Requests that may wait for a session beyond those running (per model).
+    pub queue: usize,
+    /// Request deadline in milliseconds.
+    pub deadline_ms: u64,
+    /// Time to read request headers, in milliseconds.
+    pub header_timeout_ms: u64,
+    /// Drain timeout on shutdown, in seconds.
+    pub drain_timeout_s: u64,
+    /// Whether /colorize needs an API key.
+    pub auth_required: bool,
+    /// Readiness now.
+    pub ready: bool,
+    /// Seconds since the process started.
+    pub uptime_s: f64,
+    /// Seconds from process start to ready.
+    pub startup_s: Option<f64>,
+    /// Extra: per-model default temperature, by name.
+    pub temperatures: BTreeMap<String, f32>,
+}
+
+/// Models, their hashes and settings, limits and version.
+#[utoipa::path(get, path = "/info", tag = "service", responses((status = 200, description = "Service and model information", body = Info)))]
+pub async fn info(State(state): State<Arc<AppState>>) -> Json<Info> {
+    let models: Vec<ModelInfo> = state.models.iter().map(|e| e.info().clone()).collect();
+    Json(Info {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        default_model: state.models.default_name().to_string(),
+        temperatures: models.iter().map(|m| (m.name.clone(), m.default_temperature)).collect(),
+        models,
+        limits: state.limits,
+        max_body_bytes: state.max_body_bytes,
+        queue: state.queue,
+        deadline_ms: state.deadline.as_millis() as u64,
+        header_timeout_ms: state.header_timeout.as_millis() as u64,
+        drain_timeout_s: state.drain_timeout.as_secs(),
+        auth_required: !state.api_keys.is_empty(),
+        ready: state.is_ready(),
+        uptime_s: state.started.elapsed().as_secs_f64(),
+        startup_s: state.startup.get().map(|d| d.as_secs_f64()),
+    })
+}
+
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "service", responses((status = 200, description = "Prometheus text", content_type = "text/plain; version=0.0.4", body = String)))]
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    for e in state.models.iter() {
+        state.metrics.queue_depth.with_label_values(&[e.name()]).set(e.queue_depth() as f64);
+    }
+    let mut resp = state.metrics.render().into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    resp
+}
+
+pub async fn not_found(uri: axum::http::Uri) -> Problem {
+    Problem::not_found(uri.path())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_negotiation_honours_q_values() {
+        assert_eq!(negotiate(Some("image/webp")), Some(OutputFormat::Webp));
+        assert_eq!(negotiate(Some("image/png;q=0.5, image/jpeg")), Some(OutputFormat::Jpeg));
+        assert_eq!(negotiate(Some("image/jpeg;q=0, image/webp;q=0.1")), Some(OutputFormat::Webp));
+        assert_eq!(negotiate(Some("*/*")), None);
+        assert_eq!(negotiate(None), None);
+    }
+
+    #[test]
+    fn query_is_strict() {
+        assert!(parse_query(Some("temperature=0.5&format=jpeg&quality=80")).is_ok());
+        for bad in [
+            "temperature=0",
+            "temperature=1.5",
+            "temperature=NaN",
+            "temperature=-1",
+            "temperature=abc",
+            "format=gif",
+            "quality=0",
+            "quality=101",
+            "temprature=0.5",
+        ] {
+            let p = parse_query(Some(bad)).err().unwrap_or_else(|| panic!("{bad} accepted"));
+            assert_eq!(p.status, 422, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The HTTP API: axum router, handlers, problem+json errors, OpenAPI, metrics, demo page, and
+//! the server loop with header timeouts and graceful drain.
+
+pub mod handlers;
+pub mod metrics;
+pub mod openapi;
+pub mod problem;
+mod server;
+mod web;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use server::{serve, shutdown_signal, ServerHandle};
+
+use crate::models::Models;
+use crate::pipeline::Limits;
+use metrics::Metrics;
+use problem::Problem;
+
+/// Shared state of the service.
+pub struct AppState {
+    pub models: Models,
+    pub limits: Limits,
+    pub max_body_bytes: usize,
+    pub queue: usize,
+    pub deadline: Duration,
+    pub header_timeout: Duration,
+    pub drain_timeout: Duration,
+    pub api_keys: Vec<String>,
+    pub cors_origins: Vec<String>,
+    pub fault_injection: bool,
+    pub metrics: Metrics,
+    pub warmed: AtomicBool,
+    pub draining: AtomicBool,
+    pub started: Instant,
+    pub startup: OnceLock<Duration>,
+}
+
+impl AppState {
+    pub fn is_ready(&self) -> bool {
+        self.warmed.load(Ordering::Acquire) && !self.draining.load(Ordering::Acquire)
+    }
+
+    pub fn set_ready(&self) {
+        self.warmed.store(true, Ordering::Release);
+        let _ = self.startup.set(self.started.elapsed());
+        self.metrics.ready.set(1.0);
+    }
+
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+        self.metrics.ready.set(0.0);
+    }
+
+    /// Publishes the model gauges.
+    pub fn publish_models(&self) {
+        for e in self.models.iter() {
+            let i = e.info();
+            let output = serde_json::to_value(i.output).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            self.metrics.model_info.with_label_values(&[&i.name, &i.sha256, &output]).set(1.0);
+            self.metrics.pool_size.with_label_values(&[&i.name]).set(i.pool_size as f64);
+            self.metrics.queue_depth.with_label_values(&[&i.name]).set(0.0);
+        }
+    }
+}
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Counts requests by route and status, times them, and tracks in-flight requests.
+async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let start = Instant::now();
+    state.metrics.in_flight.inc();
+    let resp = next.run(req).await;
+    state.metrics.in_flight.dec();
+    state.metrics.requests.with_label_values(&[&route, resp.status().as_str()]).inc();
+    state.metrics.request_seconds.with_label_values(&[&route]).observe(start.elapsed().as_secs_f64());
+    resp
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    Problem::internal("the request failed unexpectedly; the service is unaffected").into_response()
+}
+
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([axum::http::header::CONTENT_TYPE, axum::http::header::AUTHORIZATION, axum::http::header::ACCEPT])
+            .expose_headers([HeaderName::from_static("server-timing"), REQUEST_ID.clone(), HeaderName::from_static("x-colorizer-model")]),
+    )
+}
+
+/// The application router.
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/colorize", post(handlers::colorize))
+        .route("/healthz", get(handlers::healthz))
+        .route("/readyz", get(handlers::readyz))
+        .route("/info", get(handlers::info))
+        .route("/metrics", get(handlers::metrics))
+        .merge(web::routes())
+        .merge(openapi::swagger())
+        .fallback(handlers::not_found)
+        .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .with_state(state.clone());
+    let mut app = api
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+            // Method, path and id only: no query strings, bodies or other request data in logs.
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid));
+    if let Some(c) = cors(&state.cors_origins) {
+        app = app.layer(c);
+    }
+    app
+}

@@ -1,0 +1,131 @@
+//! RFC 9457 problem details (`application/problem+json`) for every error the API answers.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::pipeline::PipelineError;
+
+/// An RFC 9457 problem.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// URI that identifies the kind of problem.
+    #[serde(rename = "type")]
+    #[schema(example = "urn:colorizer:problem:not-an-image")]
+    pub kind: String,
+    /// Short summary of the kind of problem.
+    #[schema(example = "Not a decodable image")]
+    pub title: String,
+    /// HTTP status.
+    #[schema(example = 400)]
+    pub status: u16,
+    /// What went wrong with this request.
+    pub detail: String,
+    /// Names a client may choose from (unknown model or parameter).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<String>>,
+    #[serde(skip)]
+    pub retry_after: Option<u32>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, slug: &str, title: &str, detail: impl Into<String>) -> Self {
+        Self {
+            kind: format!("urn:colorizer:problem:{slug}"),
+            title: title.into(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            allowed: None,
+            retry_after: None,
+        }
+    }
+    pub fn not_an_image(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "not-an-image", "Not a decodable image", detail)
+    }
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", detail)
+    }
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            "this endpoint needs an API key: send `Authorization: Bearer <key>`",
+        )
+    }
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "Request body too large",
+            format!("the body is over the limit of {limit} bytes"),
+        )
+    }
+    pub fn unsupported_media(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type", detail)
+    }
+    pub fn invalid_parameter(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-parameter", "Invalid parameter", detail)
+    }
+    pub fn image_too_large(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "image-too-large", "Image too large", detail)
+    }
+    pub fn overloaded() -> Self {
+        let mut p = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "Overloaded",
+            "all sessions are busy and the queue is full; retry later",
+        );
+        p.retry_after = Some(1);
+        p
+    }
+    pub fn not_ready(detail: impl Into<String>) -> Self {
+        let mut p = Self::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready", detail);
+        p.retry_after = Some(1);
+        p
+    }
+    pub fn deadline(ms: u64) -> Self {
+        Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "deadline-exceeded",
+            "Deadline exceeded",
+            format!("the request did not finish within its deadline of {ms} ms"),
+        )
+    }
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", detail)
+    }
+    pub fn not_found(path: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", format!("no route {path}; see /docs"))
+    }
+    pub fn with_allowed(mut self, allowed: Vec<String>) -> Self {
+        self.allowed = Some(allowed);
+        self
+    }
+}
+
+impl From<PipelineError> for Problem {
+    fn from(e: PipelineError) -> Self {
+        match e {
+            PipelineError::NotAnImage(_) => Problem::not_an_image(e.to_string()),
+            PipelineError::Unsupported(_) => Problem::unsupported_media(e.to_string()),
+            PipelineError::TooLarge(_) => Problem::image_too_large(e.to_string()),
+            PipelineError::BadParameter(_) => Problem::invalid_parameter(e.to_string()),
+            PipelineError::Engine(_) | PipelineError::Encode(_) => Problem::internal(e.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).expect("problem serialises");
+        let mut resp = (status, body).into_response();
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(s) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        resp
+    }
+}

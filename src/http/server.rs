@@ -1,0 +1,89 @@
+//! The server loop: hyper with a header read timeout, graceful drain on SIGTERM / Ctrl-C.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+
+use super::AppState;
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// How the serve loop ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ServerHandle {
+    /// Every in-flight request finished.
+    Drained,
+    /// The drain timeout passed with requests still running.
+    DrainTimedOut,
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves; then readiness goes 503 at once, no new
+/// connections are accepted, and in-flight requests finish within the drain timeout.
+pub async fn serve(listener: TcpListener, app: axum::Router, state: Arc<AppState>, shutdown: impl Future<Output = ()>) -> ServerHandle {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(state.header_timeout).keep_alive(true);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let svc = TowerToHyperService::new(app.clone());
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    state.start_draining();
+    drop(listener);
+    tracing::info!(drain_timeout_s = state.drain_timeout.as_secs(), "shutting down: draining in-flight requests");
+    match tokio::time::timeout(state.drain_timeout, graceful.shutdown()).await {
+        Ok(()) => {
+            tracing::info!("drained");
+            ServerHandle::Drained
+        }
+        Err(_) => {
+            tracing::warn!("drain timeout passed with requests still in flight");
+            ServerHandle::DrainTimedOut
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! Bytes in, bytes out: decode (with limits), EXIF orientation, L, resize to the model size,
+//! inference, bin decoding, bilinear upsampling of ab joined with the ORIGINAL full-resolution L,
+//! encoding. The CLI, the HTTP handler and the benchmarks all go through these functions.
+
+use std::io::Cursor;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fast_image_resize::images::{Image as FirImage, ImageRef as FirImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
+use image::codecs::webp::WebPEncoder;
+use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageError, ImageReader};
+use rayon::prelude::*;
+
+use crate::color::{srgb_to_l, AbPlanes, AbUpsampler};
+use crate::config::OutputFormat;
+use crate::engine::{Engine, EngineError, ModelOutput};
+
+/// Limits applied before and during decoding.
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
+pub struct Limits {
+    /// Largest image in pixels (width x height, read from the header before decoding).
+    pub max_pixels: u64,
+    /// Largest side in pixels.
+    pub max_side: u32,
+    /// Most bytes a decoder may allocate.
+    pub max_decode_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_pixels: 50_000_000, max_side: 32_768, max_decode_bytes: 512 * 1024 * 1024 }
+    }
+}
+
+/// Output settings of one request.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputOptions {
+    pub temperature: f32,
+    pub format: OutputFormat,
+    /// JPEG quality 1..100.
+    pub quality: u8,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The bytes are not an image in a format we read (400).
+    #[error("the body is not a decodable image: {0}")]
+    NotAnImage(String),
+    /// A recognised format whose variant we cannot decode (415).
+    #[error("unsupported image format: {0}")]
+    Unsupported(String),
+    /// Over the pixel, side or allocation limits (422).
+    #[error("{0}")]
+    TooLarge(String),
+    /// A request parameter is out of range (422).
+    #[error("{0}")]
+    BadParameter(String),
+    /// The model failed (500).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The encoder failed (500).
+    #[error("could not encode the result: {0}")]
+    Encode(String),
+}
+
+/// Time spent in each stage of one image.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    pub decode: Duration,
+    pub resize: Duration,
+    pub queue: Duration,
+    pub infer: Duration,
+    pub bin_decode: Duration,
+    pub upsample: Duration,
+    pub encode: Duration,
+}
+
+/// A decoded image ready for the model: its full-resolution L and the model-size L.
+pub struct Prepared {
+    pub width: u32,
+    pub height: u32,
+    /// Full-resolution L, row-major.
+    pub l: Vec<f32>,
+    /// Alpha channel, when the input had one.
+    pub alpha: Option<Vec<u8>>,
+    /// L resized to the model's input size.
+    pub model_input: Arc<Vec<f32>>,
+    pub model_height: u32,
+    pub model_width: u32,
+    pub timings: Timings,
+}
+
+impl Prepared {
+    pub fn megapixels(&self) -> f64 {
+        self.width as f64 * self.height as f64 / 1e6
+    }
+}
+
+/// An encoded result.
+pub struct Colorized {
+    pub bytes: Vec<u8>,
+    pub format: OutputFormat,
+    pub width: u32,
+    pub height: u32,
+    pub timings: Timings,
+}
+
+/// Checks a temperature (0 < T <= 1).
+pub fn check_temperature(t: f32) -> Result<f32, PipelineError> {
+    if t.is_finite() && t > 0.0 && t <= 1.0 {
+        Ok(t)
+    } else {
+        Err(PipelineError::BadParameter(format!("temperature must be in (0, 1], got {t}")))
+    }
+}
+
+fn decode_error(e: ImageError) -> PipelineError {
+    match e {
+        ImageError::Limits(l) => PipelineError::TooLarge(format!("the image is over the decoding limits: {l}")),
+        ImageError::Unsupported(u) => PipelineError::Unsupported(u.to_string()),
+        other => PipelineError::NotAnImage(other.to_string()),
+    }
+}
+
+/// Decodes `bytes` (format sniffed from the content), applies EXIF orientation and the limits.
+pub fn decode(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, PipelineError> {
+    if bytes.is_empty() {
+        return Err(PipelineError::NotAnImage("the body is empty".into()));
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| PipelineError::NotAnImage(e.to_string()))?;
+    if reader.format().is_none() {
+        return Err(PipelineError::NotAnImage("no known image signature (JPEG, PNG, WebP, GIF, BMP, TIFF)".into()));
+    }
+    let mut lim = image::Limits::default();
+    lim.max_image_width = Some(limits.max_side);
+    lim.max_image_height = Some(limits.max_side);
+    lim.max_alloc = Some(limits.max_decode_bytes);
+    reader.limits(lim);
+    let mut decoder = reader.into_decoder().map_err(decode_error)?;
+    let (w, h) = decoder.dimensions();
+    let pixels = w as u64 * h as u64;
+    if pixels > limits.max_pixels {
+        return Err(PipelineError::TooLarge(format!("the image is {w}x{h} = {pixels} pixels; the limit is {}", limits.max_pixels)));
+    }
+    if w == 0 || h == 0 {
+        return Err(PipelineError::NotAnImage(format!("the image is {w}x{h}")));
+    }
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
+    img.apply_orientation(orientation);
+    Ok(img)
+}
+
+/// Full-resolution L (0..100) and alpha of an image.
+fn lightness(img: DynamicImage) -> (Vec<f32>, Option<Vec<u8>>) {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let has_alpha = img.color().has_alpha();
+    let is_gray = matches!(
+        img,
+        DynamicImage::ImageLuma8(_) | DynamicImage::ImageLumaA8(_) | DynamicImage::ImageLuma16(_) | DynamicImage::ImageLumaA16(_)
+    );
+    let mut l = vec![0.0f32; w * h];
+    // Rows per parallel chunk.
+    let rows = 64usize;
+    if is_gray {
+        let la = img.into_luma_alpha8();
+        la.as_raw().par_chunks(2 * w * rows).zip(l.par_chunks_mut(w * rows)).for_each(|(src, dst)| {
+            for (px, out) in src.chunks_exact(2).zip(dst) {
+                *out = srgb_to_l([px[0]; 3]);
+            }
+        });
+        let alpha = has_alpha.then(|| la.as_raw().chunks_exact(2).map(|p| p[1]).collect());
+        (l, alpha)
+    } else {
+        let rgba = img.into_rgba8();
+        rgba.as_raw().par_chunks(4 * w * rows).zip(l.par_chunks_mut(w * rows)).for_each(|(src, dst)| {
+            for (px, out) in src.chunks_exact(4).zip(dst) {
+                *out = srgb_to_l([px[0], px[1], px[2]]);
+            }
+        });
+        let alpha = has_alpha.then(|| rgba.as_raw().chunks_exact(4).map(|p| p[3]).collect());
+        (l, alpha)
+    }
+}
+
+/// Resizes an L plane with an antialiased bilinear filter.
+fn resize_l(l: &[f32], w: u32, h: u32, tw: u32, th: u32) -> Vec<f32> {
+    if (w, h) == (tw, th) {
+        return l.to_vec();
+    }
+    let src = FirImageRef::new(w, h, bytemuck::cast_slice(l), PixelType::F32).expect("L plane has w*h values");
+    let mut dst = FirImage::new(tw, th, PixelType::F32);
+    Resizer::new()
+        .resize(&src, &mut dst, &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear)))
+        .expect("same pixel type");
+    bytemuck::pod_collect_to_vec(dst.buffer())
+}
+
+/// Stage 1: decode, orientation, L, resize to the model's input size.
+pub fn prepare(bytes: &[u8], limits: &Limits, engine: &Engine) -> Result<Prepared, PipelineError> {
+    let t0 = Instant::now();
+    let img = decode(bytes, limits)?;
+    let (width, height) = (img.width(), img.height());
+    let (l, alpha) = lightness(img);
+    let t1 = Instant::now();
+    let (model_height, model_width) = engine.input_size_for(width, height);
+    let model_input = resize_l(&l, width, height, model_width, model_height);
+    let t2 = Instant::now();
+    Ok(Prepared {
+        width,
+        height,
+        l,
+        alpha,
+        model_input: Arc::new(model_input),
+        model_height,
+        model_width,
+        timings: Timings { decode: t1 - t0, resize: t2 - t1, ..Default::default() },
+    })
+}
+
+/// Stage 3: bin decoding, upsampling joined with full-resolution L, encoding.
+pub fn finish(prepared: Prepared, output: ModelOutput, opts: &OutputOptions) -> Result<Colorized, PipelineError> {
+    let mut timings = prepared.timings;
+    let t0 = Instant::now();
+    let ab = output.into_ab(opts.temperature);
+    let t1 = Instant::now();
+    let rgb = join(&prepared, &ab, opts.format);
+    let t2 = Instant::now();
+    let channels = if prepared.alpha.is_some() && opts.format != OutputFormat::Jpeg { 4 } else { 3 };
+    let bytes = encode(&rgb, prepared.width, prepared.height, channels, opts)?;
+    timings.bin_decode = t1 - t0;
+    timings.upsample = t2 - t1;
+    timings.encode = t2.elapsed();
+    Ok(Colorized { bytes, format: opts.format, width: prepared.width, height: prepared.height, timings })
+}
+
+/// Upsamples ab to full size and joins it with full-resolution L into 8-bit RGB (or RGBA when
+/// the input had alpha and the format keeps it).
+fn join(p: &Prepared, ab: &AbPlanes, format: OutputFormat) -> Vec<u8> {
+    let (w, h) = (p.width as usize, p.height as usize);
+    let alpha = p.alpha.as_deref().filter(|_| format != OutputFormat::Jpeg);
+    let channels = if alpha.is_some() { 4 } else { 3 };
+    let up = AbUpsampler::new(ab, w, h);
+    let mut out = vec![0u8; w * h * channels];
+    out.par_chunks_mut(w * channels).enumerate().for_each(|(y, row)| {
+        up.join_row(y, &p.l[y * w..(y + 1) * w], row, channels);
+        if let Some(alpha) = alpha {
+            for (px, &a) in row.chunks_exact_mut(4).zip(&alpha[y * w..(y + 1) * w]) {
+                px[3] = a;
+            }
+        }
+    });
+    out
+}
+
+/// Encodes 8-bit RGB(A) pixels.
+pub fn encode(pixels: &[u8], w: u32, h: u32, channels: usize, opts: &OutputOptions) -> Result<Vec<u8>, PipelineError> {
+    let color = if channels == 4 { ExtendedColorType::Rgba8 } else { ExtendedColorType::Rgb8 };
+    let mut buf = Vec::with_capacity(pixels.len() / 4 + 1024);
+    let err = |e: ImageError| PipelineError::Encode(e.to_string());
+    match opts.format {
+        OutputFormat::Png => PngEncoder::new_with_quality(&mut buf, CompressionType::Fast, PngFilter::Adaptive)
+            .write_image(pixels, w, h, color)
+            .map_err(err)?,
+        OutputFormat::Jpeg => {
+            JpegEncoder::new_with_quality(&mut buf, opts.quality.clamp(1, 100)).write_image(pixels, w, h, color).map_err(err)?
+        }
+        OutputFormat::Webp => WebPEncoder::new_lossless(&mut buf).write_image(pixels, w, h, color).map_err(err)?,
+    }
+    Ok(buf)
+}
+
+/// The whole pipeline on the calling thread (CLI, benchmarks): prepare, infer, finish.
+pub fn colorize(engine: &Engine, bytes: &[u8], limits: &Limits, opts: &OutputOptions) -> Result<Colorized, PipelineError> {
+    check_temperature(opts.temperature)?;
+    let prepared = prepare(bytes, limits, engine)?;
+    let t0 = Instant::now();
+    let output = engine.run_blocking(&prepared.model_input, prepared.model_height, prepared.model_width)?;
+    let infer = t0.elapsed();
+    let mut done = finish(prepared, output, opts)?;
+    done.timings.infer = infer;
+    Ok(done)
+}
