@@ -162,16 +162,47 @@ impl LabToRgb8 {
         lo as u8
     }
 
-    /// One LAB pixel to 8-bit sRGB.
     #[inline]
-    pub fn convert(&self, l: f32, a: f32, b: f32) -> [u8; 3] {
+    fn linear(&self, l: f32, a: f32, b: f32) -> [f32; 3] {
         let fy = (l + 16.0) / 116.0;
         let fx = a * (1.0 / 500.0) + fy;
         let fz = (fy - b * (1.0 / 200.0)).max(0.0);
         let xyz = [f_lab_inv(fx) * WHITE[0], f_lab_inv(fy) * WHITE[1], f_lab_inv(fz) * WHITE[2]];
         let m = &self.m_inv;
-        let lin: [f32; 3] = std::array::from_fn(|i| m[i][0] * xyz[0] + m[i][1] * xyz[1] + m[i][2] * xyz[2]);
-        lin.map(|c| self.encode(c))
+        std::array::from_fn(|i| m[i][0] * xyz[0] + m[i][1] * xyz[1] + m[i][2] * xyz[2])
+    }
+
+    /// One LAB pixel to 8-bit sRGB, clipping each channel (as scikit-image's `lab2rgb`).
+    #[inline]
+    pub fn convert_clipped(&self, l: f32, a: f32, b: f32) -> [u8; 3] {
+        self.linear(l, a, b).map(|c| self.encode(c))
+    }
+
+    /// One LAB pixel to 8-bit sRGB. Colours outside the sRGB gamut keep their L and hue: their
+    /// chroma is scaled down to the gamut boundary (bisection), instead of clipping each channel,
+    /// which would change the lightness the photo came with.
+    #[inline]
+    pub fn convert(&self, l: f32, a: f32, b: f32) -> [u8; 3] {
+        const EPS: f32 = 1e-4;
+        let inside = |c: &[f32; 3]| c.iter().all(|v| (-EPS..=1.0 + EPS).contains(v));
+        let lin = self.linear(l, a, b);
+        if inside(&lin) {
+            return lin.map(|c| self.encode(c));
+        }
+        let l = l.clamp(0.0, 100.0);
+        let (mut lo, mut hi) = (0.0f32, 1.0f32);
+        let mut best = self.linear(l, 0.0, 0.0);
+        for _ in 0..12 {
+            let k = 0.5 * (lo + hi);
+            let c = self.linear(l, a * k, b * k);
+            if inside(&c) {
+                lo = k;
+                best = c;
+            } else {
+                hi = k;
+            }
+        }
+        best.map(|c| self.encode(c))
     }
 }
 
@@ -224,7 +255,7 @@ mod tests {
                 for b in (-110..=110).step_by(10) {
                     let (l, a, b) = (l as f32, a as f32, b as f32);
                     let want = lab_to_srgb([l, a, b]);
-                    let got = fast.convert(l, a, b);
+                    let got = fast.convert_clipped(l, a, b);
                     let diff = want.iter().zip(got.iter()).map(|(x, y)| (*x as i32 - *y as i32).abs()).max().unwrap();
                     assert!(diff <= 1, "lab ({l},{a},{b}): fast {got:?} vs reference {want:?}");
                     n += (diff == 0) as usize;
@@ -233,6 +264,25 @@ mod tests {
         }
         // Differences of one code can only come from f32 rounding at a threshold.
         assert!(n as f32 / (21.0 * 23.0 * 23.0) > 0.999, "{n}");
+    }
+
+    #[test]
+    fn gamut_mapping_keeps_lightness_and_hue() {
+        let fast = LabToRgb8::new();
+        for l in [5.0f32, 20.0, 50.0, 80.0, 95.0] {
+            for (a, b) in [(100.0f32, 100.0f32), (-90.0, 80.0), (60.0, -110.0), (-40.0, -60.0)] {
+                let rgb = fast.convert(l, a, b);
+                let lab = srgb8_to_lab(rgb);
+                assert!((lab[0] - l).abs() < 0.6, "L {l} ({a},{b}) -> {rgb:?} L {}", lab[0]);
+                let chroma = (lab[1] * lab[1] + lab[2] * lab[2]).sqrt();
+                if chroma > 8.0 {
+                    let want = b.atan2(a);
+                    let got = lab[2].atan2(lab[1]);
+                    let d = (want - got).abs().min(std::f32::consts::TAU - (want - got).abs());
+                    assert!(d < 0.35, "hue moved by {d} rad at L {l} ({a},{b}) -> {lab:?}");
+                }
+            }
+        }
     }
 
     #[test]

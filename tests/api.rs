@@ -1,0 +1,263 @@
+//! The HTTP API as a client sees it, against the service spawned on a random port.
+
+mod common;
+
+use common::*;
+use image::GenericImageView;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+
+async fn post_image(app: &TestApp, query: &str, ctype: &str, body: Vec<u8>) -> reqwest::Response {
+    app.client.post(app.url(&format!("/colorize{query}"))).header(CONTENT_TYPE, ctype).body(body).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_gray_photo_comes_back_in_colour_with_its_own_lightness() {
+    let app = spawn(&[]).await;
+    let (w, h) = (160, 96);
+    let gray = gray_scene(w, h);
+    let resp = post_image(&app, "", "image/png", gray_png(w, h)).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "image/png");
+    assert!(resp.headers().contains_key("x-request-id"));
+    let timing = resp.headers()["server-timing"].to_str().unwrap().to_string();
+    for stage in ["decode;dur=", "infer;dur=", "encode;dur="] {
+        assert!(timing.contains(stage), "{timing}");
+    }
+    let img = decode(&resp.bytes().await.unwrap());
+    assert_eq!(img.dimensions(), (w, h));
+    let rgb = img.to_rgb8();
+    let dl = max_l_diff(&gray, &rgb);
+    assert!(dl <= 1.0, "L changed by {dl}");
+    let c = mean_chroma(&rgb);
+    assert!(c > 1.0, "no colour: mean chroma {c}");
+}
+
+#[tokio::test]
+async fn jpeg_and_webp_out_by_query_and_by_accept() {
+    let app = spawn(&[]).await;
+    let (w, h) = (120, 80);
+    let gray = gray_scene(w, h);
+    for (query, accept, mime) in [
+        ("?format=jpeg&quality=95", None, "image/jpeg"),
+        ("?format=webp", None, "image/webp"),
+        ("", Some("image/webp"), "image/webp"),
+        ("", Some("image/png;q=0.2, image/jpeg"), "image/jpeg"),
+        ("", Some("*/*"), "image/png"),
+    ] {
+        let mut req = app.client.post(app.url(&format!("/colorize{query}"))).header(CONTENT_TYPE, "image/jpeg").body(gray_jpeg(w, h));
+        if let Some(a) = accept {
+            req = req.header(ACCEPT, a);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{query} {accept:?}");
+        assert_eq!(resp.headers()["content-type"], mime, "{query} {accept:?}");
+        let img = decode(&resp.bytes().await.unwrap());
+        assert_eq!(img.dimensions(), (w, h));
+        let rgb = img.to_rgb8();
+        assert!(mean_chroma(&rgb) > 1.0);
+        // JPEG in and (for JPEG out) lossy again: L stays close, not exact.
+        let tol = if mime == "image/jpeg" { 6.0 } else { 3.5 };
+        let mean_dl: f32 = gray
+            .pixels()
+            .zip(rgb.pixels())
+            .map(|(g, c)| (colorizer::color::srgb_to_l([g.0[0]; 3]) - colorizer::color::srgb_to_l(c.0)).abs())
+            .sum::<f32>()
+            / (w * h) as f32;
+        assert!(mean_dl < tol, "{mime}: mean L difference {mean_dl}");
+    }
+}
+
+#[tokio::test]
+async fn multipart_upload_works() {
+    let app = spawn(&[]).await;
+    let part = reqwest::multipart::Part::bytes(gray_png(90, 70)).file_name("gray.png").mime_str("image/png").unwrap();
+    let form = reqwest::multipart::Form::new().text("note", "ignored").part("image", part);
+    let resp = app.client.post(app.url("/colorize")).multipart(form).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let img = decode(&resp.bytes().await.unwrap());
+    assert_eq!(img.dimensions(), (90, 70));
+    assert!(mean_chroma(&img.to_rgb8()) > 1.0);
+
+    let form = reqwest::multipart::Form::new().text("file", "no image part");
+    let resp = app.client.post(app.url("/colorize")).multipart(form).send().await.unwrap();
+    let p = expect_problem(resp, 400).await;
+    assert!(p["detail"].as_str().unwrap().contains("image"));
+}
+
+#[tokio::test]
+async fn temperature_changes_the_output_and_is_validated() {
+    let app = spawn(&[]).await;
+    let body = gray_png(96, 96);
+    let a = post_image(&app, "?temperature=0.1", "image/png", body.clone()).await.bytes().await.unwrap();
+    let b = post_image(&app, "?temperature=1.0", "image/png", body.clone()).await.bytes().await.unwrap();
+    assert_ne!(decode(&a).to_rgb8().into_raw(), decode(&b).to_rgb8().into_raw());
+    for bad in ["0", "-0.5", "1.01", "NaN", "inf", "1e9", "warm"] {
+        let resp = post_image(&app, &format!("?temperature={bad}"), "image/png", body.clone()).await;
+        let p = expect_problem(resp, 422).await;
+        assert!(p["detail"].as_str().unwrap().contains("temperature"), "{p}");
+    }
+}
+
+#[tokio::test]
+async fn documented_errors_are_problem_json() {
+    let app = spawn(&["--max-body-bytes", "200000", "--max-pixels", "100000"]).await;
+    // 400: not an image, with an image content type; empty body; truncated PNG.
+    expect_problem(post_image(&app, "", "image/png", b"hello, I am text".to_vec()).await, 400).await;
+    expect_problem(post_image(&app, "", "image/jpeg", Vec::new()).await, 400).await;
+    let png = gray_png(50, 50);
+    expect_problem(post_image(&app, "", "image/png", png[..png.len() / 2].to_vec()).await, 400).await;
+    // 413: body over the limit.
+    expect_problem(post_image(&app, "", "image/png", vec![0u8; 300_000]).await, 413).await;
+    // 415: not an image media type.
+    expect_problem(post_image(&app, "", "text/plain", png.clone()).await, 415).await;
+    expect_problem(post_image(&app, "", "application/json", png.clone()).await, 415).await;
+    // 422: bad parameters, unknown model, and an image over the pixel limit.
+    expect_problem(post_image(&app, "?format=gif", "image/png", png.clone()).await, 422).await;
+    expect_problem(post_image(&app, "?quality=0", "image/png", png.clone()).await, 422).await;
+    expect_problem(post_image(&app, "?colour=yes", "image/png", png.clone()).await, 422).await;
+    let p = expect_problem(post_image(&app, "?model=nope", "image/png", png.clone()).await, 422).await;
+    assert_eq!(p["allowed"], serde_json::json!(["fixture"]));
+    expect_problem(post_image(&app, "", "image/png", gray_png(400, 300)).await, 422).await;
+    // 404 for unknown routes, also problem+json.
+    expect_problem(app.client.get(app.url("/nope")).send().await.unwrap(), 404).await;
+    // The service is still fine.
+    assert_eq!(post_image(&app, "", "image/png", png).await.status(), 200);
+}
+
+#[tokio::test]
+async fn deadline_gives_504() {
+    let app = spawn(&["--deadline-ms", "1"]).await;
+    let p = expect_problem(post_image(&app, "", "image/png", gray_png(1200, 900)).await, 504).await;
+    assert!(p["detail"].as_str().unwrap().contains("deadline"));
+}
+
+#[tokio::test]
+async fn readiness_is_503_before_warm_up() {
+    let app = spawn_with(&[], false).await;
+    assert!(!app.state.is_ready());
+    expect_problem(app.client.get(app.url("/readyz")).send().await.unwrap(), 503).await;
+    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+    let resp = post_image(&app, "", "image/png", gray_png(32, 32)).await;
+    let p = expect_problem(resp, 503).await;
+    assert!(p["type"].as_str().unwrap().ends_with("not-ready"));
+    colorizer::startup::spawn_warm_up(app.state.clone()).await.unwrap();
+    assert_eq!(app.client.get(app.url("/readyz")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn overload_is_refused_fast_with_retry_after() {
+    // One session, no queue: of several simultaneous big requests, some must be refused.
+    let app = spawn(&["--pool-size", "1", "--queue", "0"]).await;
+    let body = gray_png(1600, 1200);
+    let reqs = (0..6).map(|_| post_image(&app, "", "image/png", body.clone()));
+    let resps = futures::future::join_all(reqs).await;
+    let mut ok = 0;
+    let mut refused = 0;
+    for r in resps {
+        match r.status().as_u16() {
+            200 => ok += 1,
+            503 => {
+                assert_eq!(r.headers()["retry-after"], "1");
+                let p = expect_problem(r, 503).await;
+                assert!(p["type"].as_str().unwrap().ends_with("overloaded"));
+                refused += 1;
+            }
+            s => panic!("unexpected status {s}"),
+        }
+    }
+    assert!(ok >= 1 && refused >= 1, "ok {ok}, refused {refused}");
+}
+
+#[tokio::test]
+async fn metrics_parse_and_move() {
+    let app = spawn(&[]).await;
+    let before = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(post_image(&app, "", "image/png", gray_png(64, 64)).await.status(), 200);
+    let resp = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let after = resp.text().await.unwrap();
+    let samples = parse_prometheus(&after);
+    let get = |text: &str, name: &str| parse_prometheus(text).iter().find(|(n, _)| n == name).map(|(_, v)| *v).unwrap_or(0.0);
+    let key = r#"colorizer_http_requests_total{route="/colorize",status="200"}"#;
+    assert_eq!(get(&before, key), 0.0);
+    assert_eq!(get(&after, key), 1.0);
+    assert_eq!(get(&after, r#"colorizer_stage_seconds_count{model="fixture",stage="infer"}"#), 1.0);
+    assert_eq!(get(&after, "colorizer_input_megapixels_count"), 1.0);
+    assert_eq!(get(&after, r#"colorizer_pool_size{model="fixture"}"#), 2.0);
+    assert_eq!(get(&after, "colorizer_ready"), 1.0);
+    let sha = &app.state.models.get(None).unwrap().info().sha256;
+    assert!(samples.iter().any(|(n, v)| n.starts_with("colorizer_model_info{") && n.contains(sha.as_str()) && *v == 1.0));
+    for name in [
+        "colorizer_queue_wait_seconds_bucket",
+        "colorizer_in_flight_requests",
+        "colorizer_queue_depth",
+        "colorizer_http_request_duration_seconds_bucket",
+    ] {
+        assert!(samples.iter().any(|(n, _)| n.starts_with(name)), "{name} missing");
+    }
+}
+
+/// A strict parser of the Prometheus text format: every non-comment line is `name{labels} value`.
+fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.is_empty() || line.starts_with("# HELP ") || line.starts_with("# TYPE ") {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad line {line:?}"));
+        let v: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v.parse().unwrap_or_else(|_| panic!("bad value in {line:?}")),
+        };
+        let name_end = series.find('{').unwrap_or(series.len());
+        let name = &series[..name_end];
+        assert!(!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'), "bad name in {line:?}");
+        if name_end < series.len() {
+            assert!(series.ends_with('}'), "bad labels in {line:?}");
+        }
+        out.push((series.to_string(), v));
+    }
+    assert!(!out.is_empty());
+    out
+}
+
+#[tokio::test]
+async fn info_lists_models_and_limits() {
+    let app = spawn(&["--model", FIXTURE_L2]).await;
+    let info: serde_json::Value = app.client.get(app.url("/info")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(info["default_model"], "fixture");
+    let models = info["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2);
+    let l2 = models.iter().find(|m| m["name"] == "l2fixture").unwrap();
+    assert_eq!(l2["output"], "ab");
+    let ce = models.iter().find(|m| m["name"] == "fixture").unwrap();
+    assert_eq!(ce["output"], "logits313");
+    assert_eq!(ce["trained"], false);
+    assert_eq!(ce["sha256"].as_str().unwrap().len(), 64);
+    assert!(info["limits"]["max_pixels"].as_u64().unwrap() > 0);
+    assert!(info["max_body_bytes"].as_u64().unwrap() > 0);
+    // The L2 model answers too, through ?model=.
+    let resp = post_image(&app, "?model=l2fixture", "image/png", gray_png(64, 48)).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-colorizer-model"], "l2fixture");
+    assert_eq!(decode(&resp.bytes().await.unwrap()).dimensions(), (64, 48));
+}
+
+#[tokio::test]
+async fn docs_and_openapi_are_served_offline() {
+    let app = spawn(&[]).await;
+    let html = app.client.get(app.url("/docs/")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(!html.contains("://cdn") && !html.contains("unpkg.com"), "Swagger UI must be the vendored build");
+    let init = app.client.get(app.url("/docs/swagger-initializer.js")).send().await.unwrap().text().await.unwrap();
+    assert!(init.contains("/openapi.json"), "{init}");
+    let bundle = app.client.get(app.url("/docs/swagger-ui-bundle.js")).send().await.unwrap();
+    assert_eq!(bundle.status(), 200);
+    assert!(bundle.bytes().await.unwrap().len() > 100_000);
+    let spec: serde_json::Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert!(spec["paths"]["/colorize"]["post"].is_object());
+    let page = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+}

@@ -1,0 +1,138 @@
+//! Test helpers: spawn the service on a random port in-process, and make test images.
+#![allow(dead_code)]
+
+use std::io::Cursor;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use colorizer::config::{Cli, ServeArgs};
+use colorizer::http::{AppState, ServerHandle};
+use image::{DynamicImage, GrayImage, ImageFormat, Luma, RgbImage};
+use tokio::sync::oneshot;
+
+pub const FIXTURE: &str = "fixture=tests/fixtures/untrained-colorizer.onnx";
+pub const FIXTURE_L2: &str = "l2fixture=tests/fixtures/untrained-l2.onnx";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    pub handle: Option<tokio::task::JoinHandle<ServerHandle>>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends the shutdown signal (as SIGTERM would) and waits for the drain.
+    pub async fn stop(mut self) -> ServerHandle {
+        let _ = self.shutdown.take().unwrap().send(());
+        self.handle.take().unwrap().await.unwrap()
+    }
+
+    pub fn trigger_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn args(extra: &[&str]) -> ServeArgs {
+    let mut argv = vec!["colorizer", "--host", "127.0.0.1", "--port", "0", "--no-embedded-models", "--model", FIXTURE];
+    argv.extend_from_slice(extra);
+    Cli::parse_from(argv).serve
+}
+
+/// Spawns the app with the untrained fixture model plus `extra` flags; `warm` waits for readiness.
+pub async fn spawn_with(extra: &[&str], warm: bool) -> TestApp {
+    let args = args(extra);
+    let svc = colorizer::startup::build(&args, Instant::now()).await.expect("service builds");
+    let (tx, rx) = oneshot::channel::<()>();
+    let (addr, state) = (svc.addr, svc.state.clone());
+    if warm {
+        colorizer::startup::spawn_warm_up(state.clone()).await.unwrap();
+        assert!(state.is_ready());
+    }
+    let handle = tokio::spawn(colorizer::http::serve(svc.listener, svc.app, svc.state, async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        state,
+        client: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
+        shutdown: Some(tx),
+        handle: Some(handle),
+    }
+}
+
+pub async fn spawn(extra: &[&str]) -> TestApp {
+    spawn_with(extra, true).await
+}
+
+/// A gray "photo": a bright gradient sky over dark, textured ground.
+pub fn gray_scene(w: u32, h: u32) -> GrayImage {
+    GrayImage::from_fn(w, h, |x, y| {
+        let horizon = h * 3 / 5;
+        if y < horizon {
+            Luma([(230.0 - 90.0 * y as f32 / horizon as f32) as u8])
+        } else {
+            let t = ((x * 7 + y * 13) % 17) as f32;
+            Luma([(40.0 + t * 2.0 + 20.0 * ((x as f32 / 9.0).sin())) as u8])
+        }
+    })
+}
+
+pub fn encode(img: &DynamicImage, fmt: ImageFormat) -> Vec<u8> {
+    let mut buf = Cursor::new(Vec::new());
+    img.write_to(&mut buf, fmt).unwrap();
+    buf.into_inner()
+}
+
+pub fn gray_png(w: u32, h: u32) -> Vec<u8> {
+    encode(&DynamicImage::ImageLuma8(gray_scene(w, h)), ImageFormat::Png)
+}
+
+pub fn gray_jpeg(w: u32, h: u32) -> Vec<u8> {
+    encode(&DynamicImage::ImageLuma8(gray_scene(w, h)), ImageFormat::Jpeg)
+}
+
+/// Mean chroma sqrt(a^2 + b^2) of an RGB image.
+pub fn mean_chroma(img: &RgbImage) -> f32 {
+    let n = (img.width() * img.height()) as f32;
+    img.pixels()
+        .map(|p| {
+            let lab = colorizer::color::srgb8_to_lab(p.0);
+            (lab[1] * lab[1] + lab[2] * lab[2]).sqrt()
+        })
+        .sum::<f32>()
+        / n
+}
+
+/// Largest |L(a) - L(b)| over the pixels of two same-size images.
+pub fn max_l_diff(gray: &GrayImage, rgb: &RgbImage) -> f32 {
+    gray.pixels()
+        .zip(rgb.pixels())
+        .map(|(g, c)| (colorizer::color::srgb_to_l([g.0[0]; 3]) - colorizer::color::srgb_to_l(c.0)).abs())
+        .fold(0.0, f32::max)
+}
+
+pub fn decode(bytes: &[u8]) -> DynamicImage {
+    image::load_from_memory(bytes).expect("answer is a decodable image")
+}
+
+/// Checks a problem+json answer and returns its body.
+pub async fn expect_problem(resp: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(resp.status().as_u16(), status, "status");
+    let ctype = resp.headers().get("content-type").unwrap().to_str().unwrap().to_string();
+    assert_eq!(ctype, "application/problem+json");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    for k in ["type", "title", "detail"] {
+        assert!(body[k].as_str().is_some_and(|s| !s.is_empty()), "problem has {k}: {body}");
+    }
+    body
+}
