@@ -173,7 +173,7 @@ fn lightness(img: DynamicImage) -> (Vec<f32>, Option<Vec<u8>>) {
             }
         });
         let alpha = has_alpha.then(|| la.as_raw().chunks_exact(2).map(|p| p[1]).collect());
-        (l, alpha)
+        (l, alpha.filter(|a: &Vec<u8>| not_opaque(a)))
     } else {
         let rgba = img.into_rgba8();
         rgba.as_raw().par_chunks(4 * w * rows).zip(l.par_chunks_mut(w * rows)).for_each(|(src, dst)| {
@@ -182,8 +182,13 @@ fn lightness(img: DynamicImage) -> (Vec<f32>, Option<Vec<u8>>) {
             }
         });
         let alpha = has_alpha.then(|| rgba.as_raw().chunks_exact(4).map(|p| p[3]).collect());
-        (l, alpha)
+        (l, alpha.filter(|a: &Vec<u8>| not_opaque(a)))
     }
+}
+
+/// An alpha channel that is not fully opaque (GIF frames decode as RGBA even when opaque).
+fn not_opaque(alpha: &[u8]) -> bool {
+    alpha.iter().any(|&a| a != 255)
 }
 
 /// Resizes an L plane with an antialiased bilinear filter.
@@ -201,12 +206,18 @@ fn resize_l(l: &[f32], w: u32, h: u32, tw: u32, th: u32) -> Vec<f32> {
 
 /// Stage 1: decode, orientation, L, resize to the model's input size.
 pub fn prepare(bytes: &[u8], limits: &Limits, engine: &Engine) -> Result<Prepared, PipelineError> {
+    prepare_with(bytes, limits, |w, h| engine.input_size_for(w, h))
+}
+
+/// `prepare` with the model input size `(height, width)` given by `model_size(width, height)`
+/// (the fuzz target runs the pipeline without ONNX Runtime through this).
+pub fn prepare_with(bytes: &[u8], limits: &Limits, model_size: impl Fn(u32, u32) -> (u32, u32)) -> Result<Prepared, PipelineError> {
     let t0 = Instant::now();
     let img = decode(bytes, limits)?;
     let (width, height) = (img.width(), img.height());
     let (l, alpha) = lightness(img);
     let t1 = Instant::now();
-    let (model_height, model_width) = engine.input_size_for(width, height);
+    let (model_height, model_width) = model_size(width, height);
     let model_input = resize_l(&l, width, height, model_width, model_height);
     let t2 = Instant::now();
     Ok(Prepared {

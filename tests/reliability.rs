@@ -1,0 +1,164 @@
+//! Overload, deadlines, panics and graceful shutdown.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use image::GenericImageView;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_clients_against_a_pool_of_two() {
+    let app = spawn(&["--pool-size", "2", "--queue", "4", "--deadline-ms", "4000"]).await;
+    let body = gray_png(640, 480);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let (client, url, body) = (app.client.clone(), app.url("/colorize"), body.clone());
+            tokio::spawn(async move {
+                let resp = client
+                    .post(url)
+                    .header("content-type", "image/png")
+                    .body(body)
+                    .timeout(Duration::from_secs(30))
+                    .send()
+                    .await
+                    .expect("no request hangs or is dropped");
+                let status = resp.status().as_u16();
+                let retry = resp.headers().get("retry-after").is_some();
+                let ctype = resp.headers()["content-type"].to_str().unwrap().to_string();
+                (status, retry, ctype, resp.bytes().await.unwrap())
+            })
+        })
+        .collect();
+    let (mut ok, mut overloaded, mut late) = (0, 0, 0);
+    for t in tasks {
+        let (status, retry, ctype, bytes) = t.await.unwrap();
+        match status {
+            200 => {
+                assert_eq!(image::load_from_memory(&bytes).unwrap().dimensions(), (640, 480));
+                ok += 1;
+            }
+            503 => {
+                assert!(retry && ctype == "application/problem+json");
+                overloaded += 1;
+            }
+            504 => {
+                assert_eq!(ctype, "application/problem+json");
+                late += 1;
+            }
+            s => panic!("unexpected status {s}: {}", String::from_utf8_lossy(&bytes)),
+        }
+    }
+    assert_eq!(ok + overloaded + late, 64);
+    assert!(ok >= 2, "ok {ok}");
+    assert!(overloaded >= 1, "with 64 clients and room for 6, some must be refused");
+    eprintln!("64 clients: {ok} ok, {overloaded} overloaded, {late} past deadline, in {:?}", started.elapsed());
+    // Afterwards the pool is whole: two at once both succeed.
+    let (a, b) = tokio::join!(
+        app.client.post(app.url("/colorize")).header("content-type", "image/png").body(gray_png(64, 64)).send(),
+        app.client.post(app.url("/colorize")).header("content-type", "image/png").body(gray_png(64, 64)).send()
+    );
+    assert_eq!((a.unwrap().status().as_u16(), b.unwrap().status().as_u16()), (200, 200));
+}
+
+#[tokio::test]
+async fn a_panic_fails_one_request_only() {
+    let app = spawn(&["--fault-injection"]).await;
+    let resp = app
+        .client
+        .post(app.url("/colorize"))
+        .header("content-type", "image/png")
+        .header("x-colorizer-fault", "panic")
+        .body(gray_png(32, 32))
+        .send()
+        .await
+        .unwrap();
+    let p = expect_problem(resp, 500).await;
+    assert!(p["type"].as_str().unwrap().ends_with("internal"));
+    let reqs = (0..4).map(|_| app.client.post(app.url("/colorize")).header("content-type", "image/png").body(gray_png(48, 48)).send());
+    for r in futures::future::join_all(reqs).await {
+        assert_eq!(r.unwrap().status(), 200);
+    }
+    // Without the setting, the header does nothing.
+    let plain = spawn(&[]).await;
+    let resp = plain
+        .client
+        .post(plain.url("/colorize"))
+        .header("content-type", "image/png")
+        .header("x-colorizer-fault", "panic")
+        .body(gray_png(32, 32))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn shutdown_makes_readiness_fail_at_once_and_drains() {
+    let mut app = spawn(&["--pool-size", "1"]).await;
+    let body = gray_png(900, 700);
+    let inflight: Vec<_> =
+        (0..3).map(|_| app.client.post(app.url("/colorize")).header("content-type", "image/png").body(body.clone()).send()).collect();
+    let all = tokio::spawn(futures::future::join_all(inflight));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    app.trigger_shutdown();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(!app.state.is_ready(), "readiness must go at once");
+    for r in all.await.unwrap() {
+        let r = r.expect("accepted requests finish");
+        assert_eq!(r.status(), 200);
+        assert_eq!(image::load_from_memory(&r.bytes().await.unwrap()).unwrap().dimensions(), (900, 700));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_drains_and_exits_zero() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_colorizer"))
+        .args([
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--no-embedded-models",
+            "--model",
+            FIXTURE,
+            "--pool-size",
+            "2",
+            "--queue",
+            "16",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.get(format!("{base}/readyz")).send().await.map(|r| r.status() != 200).unwrap_or(true) {
+        assert!(Instant::now() < deadline, "service did not become ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let body = gray_png(800, 600);
+    let reqs: Vec<_> = (0..8)
+        .map(|_| {
+            let (c, u, b) = (client.clone(), format!("{base}/colorize"), body.clone());
+            tokio::spawn(async move { c.post(u).header("content-type", "image/png").body(b).send().await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    for r in reqs {
+        let r = r.await.unwrap().expect("a request accepted before SIGTERM gets its answer");
+        assert_eq!(r.status(), 200);
+        assert_eq!(image::load_from_memory(&r.bytes().await.unwrap()).unwrap().dimensions(), (800, 600));
+    }
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "exit status {status}");
+    assert!(client.get(format!("{base}/healthz")).send().await.is_err(), "no longer listening");
+}
