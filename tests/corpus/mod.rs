@@ -128,10 +128,12 @@ fn animated_gif(w: u16, h: u16) -> Vec<u8> {
         let mut e = gif::Encoder::new(&mut out, w, h, &palette).unwrap();
         e.set_repeat(gif::Repeat::Infinite).unwrap();
         for f in 0..3u8 {
-            let mut frame = gif::Frame::default();
-            frame.width = w;
-            frame.height = h;
-            frame.buffer = std::borrow::Cow::Owned((0..w as usize * h as usize).map(|i| (i as u8).wrapping_add(f * 80)).collect());
+            let frame = gif::Frame {
+                width: w,
+                height: h,
+                buffer: std::borrow::Cow::Owned((0..w as usize * h as usize).map(|i| (i as u8).wrapping_add(f * 80)).collect()),
+                ..Default::default()
+            };
             e.write_frame(&frame).unwrap();
         }
     }
