@@ -261,3 +261,79 @@ async fn docs_and_openapi_are_served_offline() {
     assert_eq!(page.status(), 200);
     assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
 }
+
+#[tokio::test]
+async fn api_keys_protect_colorize_but_not_the_probes() {
+    let app = spawn(&["--api-keys", "key-one,key-two"]).await;
+    let png = gray_png(32, 32);
+    let resp = post_image(&app, "", "image/png", png.clone()).await;
+    expect_problem(resp, 401).await;
+    let resp = app
+        .client
+        .post(app.url("/colorize"))
+        .header(CONTENT_TYPE, "image/png")
+        .bearer_auth("wrong")
+        .body(png.clone())
+        .send()
+        .await
+        .unwrap();
+    expect_problem(resp, 401).await;
+    let resp =
+        app.client.post(app.url("/colorize")).header(CONTENT_TYPE, "image/png").bearer_auth("key-two").body(png).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    for probe in ["/healthz", "/readyz", "/metrics", "/info"] {
+        assert_eq!(app.client.get(app.url(probe)).send().await.unwrap().status(), 200, "{probe}");
+    }
+    let info: serde_json::Value = app.client.get(app.url("/info")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(info["auth_required"], true);
+    assert!(!info.to_string().contains("key-one"), "keys never leave the process");
+}
+
+#[tokio::test]
+async fn cors_is_off_by_default_and_configurable() {
+    let app = spawn(&[]).await;
+    let resp = app.client.get(app.url("/info")).header("origin", "https://example.org").send().await.unwrap();
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+
+    let app = spawn(&["--cors-origins", "https://example.org"]).await;
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/colorize"))
+        .header("origin", "https://example.org")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "https://example.org");
+    let other = app.client.get(app.url("/info")).header("origin", "https://evil.example").send().await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn a_model_that_breaks_the_contract_is_refused_at_start() {
+    // Not an ONNX file at all.
+    let dir = std::env::temp_dir().join(format!("colorizer-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let junk = dir.join("junk.onnx");
+    std::fs::write(&junk, b"definitely not a protobuf").unwrap();
+    let spec = format!("junk={}", junk.display());
+    let err = colorizer::startup::build(&args(&["--model", &spec]), std::time::Instant::now()).await.err().expect("refused");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("junk"), "{msg}");
+    // Real ONNX files whose inputs or outputs are off: the reason names the part.
+    for (file, reason) in
+        [("bad-three-channel-output.onnx", "3 channels"), ("bad-rgb-input.onnx", "[N, 1, H, W]"), ("bad-two-inputs.onnx", "2 inputs")]
+    {
+        let spec = format!("bad=tests/fixtures/{file}");
+        let err = colorizer::startup::build(&args(&["--model", &spec]), std::time::Instant::now()).await.err().expect("refused");
+        let msg = format!("{err:#}");
+        assert!(msg.contains("does not follow the model contract") && msg.contains(reason), "{file}: {msg}");
+    }
+    // A missing file says so.
+    let err = colorizer::startup::build(&args(&["--model", "gone=/nonexistent/model.onnx"]), std::time::Instant::now())
+        .await
+        .err()
+        .expect("refused");
+    assert!(format!("{err:#}").contains("/nonexistent/model.onnx"));
+}
