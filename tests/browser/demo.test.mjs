@@ -1,0 +1,433 @@
+// Browser test of the demo page (`GET /`): starts the service binary on a free port with the
+// untrained fixture models, drives Debian's headless Chromium with playwright-core, and saves
+// screenshots to docs/screenshots/. Run: scripts/install-browser.sh && node --test tests/browser/
+//
+// Environment: COLORIZER_BIN (default target/debug/colorizer), CHROMIUM (default /usr/bin/chromium).
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { deflateSync } from "node:zlib";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const BIN = resolve(ROOT, process.env.COLORIZER_BIN || "target/debug/colorizer");
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const SHOTS = join(ROOT, "docs", "screenshots");
+const MAX_BODY = 2_000_000; // small, so that the page's own size check can be tested cheaply
+
+let chromium;
+let service; // { proc, base, log }
+let browser;
+const problems = []; // page errors and requests to other hosts, checked at the end
+
+// ---------------------------------------------------------------- a tiny gray PNG writer
+
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+function crc32(buf) {
+  let c = 0xffffffff;
+  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+function chunk(type, data) {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const td = Buffer.concat([Buffer.from(type, "ascii"), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(td));
+  return Buffer.concat([len, td, crc]);
+}
+/** An 8-bit grayscale PNG of w x h drawn by f(x, y) -> 0..255. */
+function grayPng(w, h, f) {
+  const raw = Buffer.alloc((w + 1) * h);
+  for (let y = 0; y < h; y++) {
+    raw[y * (w + 1)] = 0;
+    for (let x = 0; x < w; x++) raw[y * (w + 1) + 1 + x] = Math.max(0, Math.min(255, Math.round(f(x, y))));
+  }
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 0, 0, 0, 0], 8);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", deflateSync(raw)),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
+// ---------------------------------------------------------------- the service
+
+function startService() {
+  return new Promise((resolveStart, rejectStart) => {
+    const args = [
+      "--host", "127.0.0.1", "--port", "0", "--log-json", "--no-embedded-models",
+      "--model", `fixture=${join(ROOT, "tests/fixtures/untrained-colorizer.onnx")}`,
+      "--model", `l2=${join(ROOT, "tests/fixtures/untrained-l2.onnx")}`,
+      "--default-model", "fixture",
+      "--max-body-bytes", String(MAX_BODY),
+      "--drain-timeout-s", "2",
+    ];
+    const proc = spawn(BIN, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+    let log = "";
+    let done = false;
+    const timer = setTimeout(() => finish(new Error(`the service did not say where it listens within 20 s:\n${log}`)), 20_000);
+    function finish(err, base) {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (err) {
+        proc.kill("SIGKILL");
+        rejectStart(err);
+      } else {
+        resolveStart({ proc, base, get log() { return log; } });
+      }
+    }
+    const onData = (d) => {
+      log += d.toString();
+      // eslint-disable-next-line no-control-regex
+      const plain = log.replace(/\x1b\[[0-9;]*m/g, "");
+      const m = plain.match(/listening[^\n]*?127\.0\.0\.1:(\d+)/);
+      if (m) finish(null, `http://127.0.0.1:${m[1]}`);
+    };
+    proc.stdout.on("data", onData);
+    proc.stderr.on("data", onData);
+    proc.on("error", (e) => finish(e));
+    proc.on("exit", (code) => finish(new Error(`the service exited (code ${code}) before listening:\n${log}`)));
+  });
+}
+
+async function waitReady(base) {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      const r = await fetch(`${base}/readyz`);
+      if (r.ok) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) throw new Error("/readyz did not answer 200 within 20 s");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function stopService() {
+  if (!service?.proc || service.proc.exitCode !== null) return Promise.resolve();
+  const proc = service.proc;
+  return new Promise((res) => {
+    const kill = setTimeout(() => proc.kill("SIGKILL"), 3000);
+    proc.on("exit", () => {
+      clearTimeout(kill);
+      res();
+    });
+    proc.kill("SIGTERM");
+  });
+}
+
+// Never leave the service behind, whatever happens.
+process.on("exit", () => {
+  if (service?.proc && service.proc.exitCode === null) service.proc.kill("SIGKILL");
+});
+
+// ---------------------------------------------------------------- page helpers
+
+async function newPage(contextOptions) {
+  const context = await browser.newContext({ acceptDownloads: true, ...contextOptions });
+  const origin = new URL(service.base).origin;
+  const page = await context.newPage();
+  const colorizeRequests = [];
+  context.on("request", (req) => {
+    const url = new URL(req.url());
+    if (url.protocol === "blob:" || url.protocol === "data:") return;
+    if (url.origin !== origin) problems.push(`request outside the service's origin: ${req.url()}`);
+    if (url.pathname === "/colorize") colorizeRequests.push(url);
+  });
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    // The API's own error answers (provoked below) are logged by Chromium as failed loads.
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource: the server responded with a status of")) problems.push(`console error: ${m.text()}`);
+  });
+  await page.goto(service.base + "/");
+  // /info has arrived and filled the model picker.
+  await page.waitForFunction(() => document.querySelectorAll("#model option[value]").length >= 2 && !document.getElementById("model").disabled);
+  return { context, page, colorizeRequests };
+}
+
+/** Waits until the result shows an answer to the given (or a newer) request. */
+async function waitResult(page, previousSrc = null) {
+  await page.waitForFunction(
+    (prev) => {
+      const img = document.getElementById("result");
+      return (
+        img && !img.hidden && img.src && img.src !== prev && img.complete && img.naturalWidth > 0 &&
+        document.getElementById("results").getAttribute("aria-busy") === "false" &&
+        document.getElementById("status").textContent.startsWith("Done")
+      );
+    },
+    previousSrc,
+    { timeout: 15_000 },
+  );
+  return page.evaluate(() => document.getElementById("result").src);
+}
+
+/** Pixel statistics of the result image, drawn to a canvas in the page. */
+function resultStats(page) {
+  return page.evaluate(() => {
+    const img = document.getElementById("result");
+    const c = document.createElement("canvas");
+    c.width = img.naturalWidth;
+    c.height = img.naturalHeight;
+    const ctx = c.getContext("2d", { willReadFrequently: true });
+    ctx.drawImage(img, 0, 0);
+    const d = ctx.getImageData(0, 0, c.width, c.height).data;
+    let chroma = 0;
+    let sum = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      chroma += Math.abs(d[i] - d[i + 1]) + Math.abs(d[i + 1] - d[i + 2]);
+      sum += d[i] * 3 + d[i + 1] * 5 + d[i + 2] * 7;
+    }
+    const n = d.length / 4;
+    // A small sample of pixels to compare two results with.
+    const sample = [];
+    for (let i = 0; i < d.length; i += 4 * 97) sample.push(d[i], d[i + 1], d[i + 2]);
+    return { width: img.naturalWidth, height: img.naturalHeight, chroma: chroma / n, sum, sample };
+  });
+}
+
+function meanAbsDiff(a, b) {
+  assert.equal(a.length, b.length);
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += Math.abs(a[i] - b[i]);
+  return s / a.length;
+}
+
+// ---------------------------------------------------------------- setup
+
+before(async () => {
+  assert.ok(existsSync(BIN), `no service binary at ${BIN}: run \`cargo build\` (or set COLORIZER_BIN)`);
+  assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: run scripts/install-browser.sh`);
+  try {
+    ({ chromium } = await import("playwright-core"));
+  } catch (e) {
+    assert.fail(`playwright-core is not installed (${e.message}): run scripts/install-browser.sh`);
+  }
+  service = await startService();
+  await waitReady(service.base);
+  // Playwright gives each launch a fresh temporary profile (its own --user-data-dir), removed on close.
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+  });
+  mkdirSync(SHOTS, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  await stopService();
+});
+
+// ---------------------------------------------------------------- the tests
+
+test("desktop: upload, colour result of the right size, temperature, compare, download, errors", { timeout: 45_000 }, async () => {
+  const { context, page, colorizeRequests } = await newPage({ viewport: { width: 1280, height: 800 } });
+
+  // The model picker comes from /info, default selected, and the page says the model is untrained.
+  assert.equal(await page.getByLabel("Model").inputValue(), "fixture");
+  assert.ok(await page.locator("#untrained").isVisible(), "the untrained-model warning shows");
+  assert.match(await page.locator("#untrained").textContent(), /not been trained/);
+  assert.equal(await page.getByLabel("Temperature").inputValue(), "0.38", "the slider starts at the model's default");
+
+  // Upload a gray image of an odd size made here.
+  const W = 301;
+  const H = 203;
+  const gray = grayPng(W, H, (x, y) => 40 + 170 * (y / H) + 25 * Math.sin(x / 9) * Math.cos(y / 13));
+  await page.locator("#file").setInputFiles({ name: "gradient.png", mimeType: "image/png", buffer: gray });
+  let src = await waitResult(page);
+  assert.equal(colorizeRequests.length, 1, "one request for one upload");
+  const first = colorizeRequests[0];
+  assert.equal(first.searchParams.get("model"), "fixture");
+  assert.equal(first.searchParams.get("temperature"), "0.38");
+
+  const s1 = await resultStats(page);
+  assert.equal(s1.width, W, "result width equals the input's");
+  assert.equal(s1.height, H, "result height equals the input's");
+  assert.ok(s1.chroma > 3, `the result is colour (mean |r-g|+|g-b| = ${s1.chroma.toFixed(2)})`);
+  assert.equal(await page.locator("#result-size").textContent(), `${W} × ${H}`);
+  assert.equal(await page.locator("#orig-size").textContent(), `${W} × ${H}`);
+
+  // Timings from Server-Timing and the request id are shown.
+  const timings = await page.locator("#timings").textContent();
+  for (const name of ["decode", "infer", "encode", "round trip"]) assert.ok(timings.includes(name), `timings show ${name}: ${timings}`);
+  assert.match(await page.locator("#request-id").textContent(), /^[0-9a-f-]{36}$/);
+
+  // Before/after slider: keyboard operable, and draggable with the pointer.
+  const range = page.getByLabel(/Before and after divider/);
+  await range.focus();
+  for (let i = 0; i < 5; i++) await page.keyboard.press("ArrowLeft");
+  assert.equal(await range.inputValue(), "45");
+  assert.equal(await page.locator("#compare").evaluate((e) => e.style.getPropertyValue("--pos")), "45%");
+  const box = await page.locator("#compare").boundingBox();
+  await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.2, box.y + box.height / 2, { steps: 5 });
+  await page.mouse.up();
+  const dragged = Number(await range.inputValue());
+  assert.ok(dragged >= 15 && dragged <= 25, `dragging moved the divider to ~20% (got ${dragged})`);
+
+  // Temperature: moving the slider re-runs the request (debounced) and changes the result.
+  const temp = page.getByLabel("Temperature");
+  await temp.focus();
+  await page.keyboard.press("End");
+  src = await waitResult(page, src);
+  assert.equal(colorizeRequests.length, 2, "one new request after the slider moved");
+  assert.equal(colorizeRequests[1].searchParams.get("temperature"), "1.00");
+  const s2 = await resultStats(page);
+  assert.equal(s2.width, W);
+  assert.equal(s2.height, H);
+  const diff = meanAbsDiff(s1.sample, s2.sample);
+  assert.ok(diff > 0.5, `the result changed with the temperature (mean abs diff ${diff.toFixed(2)})`);
+  assert.equal(await page.locator("#meta-temp").textContent(), "1");
+  // Several quick moves make one request, not one per step.
+  for (let i = 0; i < 4; i++) await page.keyboard.press("ArrowLeft");
+  src = await waitResult(page, src);
+  await page.waitForTimeout(400);
+  assert.equal(colorizeRequests.length, 3, "quick slider moves are debounced into one request");
+  assert.equal(colorizeRequests[2].searchParams.get("temperature"), "0.96");
+
+  // Download: named after the input.
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download the result" }).click()]);
+  assert.equal(download.suggestedFilename(), "gradient-colorized.png");
+  const saved = readFileSync(await download.path());
+  assert.deepEqual([...saved.subarray(1, 4)], [0x50, 0x4e, 0x47], "the download is a PNG");
+
+  // The l2 model predicts ab: no temperature, slider disabled with a note.
+  await page.getByLabel("Model").selectOption("l2");
+  src = await waitResult(page, src);
+  assert.ok(await temp.isDisabled(), "the temperature slider is disabled for an ab model");
+  assert.match(await page.locator("#temp-help").textContent(), /does not apply/);
+  const l2req = colorizeRequests.at(-1);
+  assert.equal(l2req.searchParams.get("model"), "l2");
+  assert.equal(l2req.searchParams.get("temperature"), null);
+  const s3 = await resultStats(page);
+  assert.deepEqual([s3.width, s3.height], [W, H]);
+  await page.getByLabel("Model").selectOption("fixture");
+  src = await waitResult(page, src);
+  assert.ok(!(await temp.isDisabled()));
+  assert.equal(await temp.inputValue(), "0.38", "switching model resets the temperature to its default");
+
+  // Overloaded (503 + Retry-After, simulated here): the page says so and retries by itself.
+  let refused = 0;
+  await page.route("**/colorize?*", async (route) => {
+    if (refused++ === 0) {
+      await route.fulfill({
+        status: 503,
+        headers: { "content-type": "application/problem+json", "retry-after": "1" },
+        body: JSON.stringify({ type: "urn:colorizer:problem:overloaded", title: "Overloaded", status: 503, detail: "all sessions are busy" }),
+      });
+    } else {
+      await route.continue();
+    }
+  });
+  await page.getByRole("button", { name: "Run again" }).click();
+  await page.locator("#error").waitFor({ state: "visible" });
+  assert.match(await page.locator("#error-title").textContent(), /busy; retrying in 1 s/);
+  src = await waitResult(page, src);
+  assert.ok(await page.locator("#error").isHidden(), "the error goes away once the retry worked");
+  await page.unroute("**/colorize?*");
+
+  // A text file named .png: the service answers 400 and the page says it is not an image.
+  const before = colorizeRequests.length;
+  await page.locator("#file").setInputFiles({ name: "notes.png", mimeType: "image/png", buffer: Buffer.from("these are my notes, not a picture\n") });
+  await page.locator("#error").waitFor({ state: "visible" });
+  assert.match(await page.locator("#error-title").textContent(), /not an image/);
+  assert.equal(colorizeRequests.length, before + 1);
+  assert.ok(await page.locator("#result").isHidden(), "no stale result next to the new input");
+  assert.match(await page.locator("#status").textContent(), /^Error/);
+
+  // Too big for the service's max_body_bytes: refused by the page before sending.
+  await page.locator("#file").setInputFiles({ name: "huge.png", mimeType: "image/png", buffer: Buffer.alloc(MAX_BODY + 1) });
+  await page.locator("#error-title", { hasText: "too big" }).waitFor();
+  assert.match(await page.locator("#error-detail").textContent(), /up to 1\.9 MB/);
+  assert.equal(colorizeRequests.length, before + 1, "nothing sent for a file over the limit");
+
+  // A built-in sample, for the screenshot.
+  await page.getByRole("button", { name: "Landscape" }).click();
+  await waitResult(page, null);
+  assert.ok(await page.locator("#error").isHidden());
+  const s4 = await resultStats(page);
+  assert.deepEqual([s4.width, s4.height], [384, 256]);
+  await page.locator("#cmp-range").fill("50").catch(() => page.locator("#cmp-range").evaluate((e) => { e.value = "50"; e.dispatchEvent(new Event("input")); }));
+  await page.evaluate(() => document.activeElement?.blur());
+  await page.screenshot({ path: join(SHOTS, "demo-desktop.png"), fullPage: true });
+  assert.ok(statSync(join(SHOTS, "demo-desktop.png")).size > 10_000);
+  await context.close();
+});
+
+test("keyboard: every control is reachable with Tab and named", { timeout: 20_000 }, async () => {
+  const { context, page } = await newPage({ viewport: { width: 1280, height: 800 } });
+  // Buttons are buttons; every form control has an accessible name.
+  const unnamed = await page.evaluate(() =>
+    [...document.querySelectorAll("input:not([type=file]), select, button")]
+      .filter((e) => !(e.labels?.length || e.getAttribute("aria-label") || e.textContent.trim()))
+      .map((e) => e.id || e.outerHTML.slice(0, 60)),
+  );
+  assert.deepEqual(unnamed, []);
+  const clickableDivs = await page.evaluate(() => [...document.querySelectorAll("div[onclick], span[onclick], a:not([href])")].length);
+  assert.equal(clickableDivs, 0);
+
+  const reached = new Set();
+  for (let i = 0; i < 20; i++) {
+    await page.keyboard.press("Tab");
+    reached.add(await page.evaluate(() => document.activeElement?.id || document.activeElement?.textContent?.trim()));
+  }
+  for (const id of ["pick", "Landscape", "model", "temperature", "format"]) assert.ok(reached.has(id), `Tab reaches ${id}: ${[...reached].join(", ")}`);
+  // A focused control shows a focus ring.
+  await page.locator("#pick").focus();
+  await page.keyboard.press("Shift+Tab");
+  await page.keyboard.press("Tab");
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  assert.notEqual(outline, "none", "focus is visible");
+  // Keyboard choice of a sample runs it.
+  await page.getByRole("button", { name: "Portrait" }).focus();
+  await page.keyboard.press("Enter");
+  await waitResult(page, null);
+  await context.close();
+});
+
+test("phone: 390x844, one column, no horizontal scrolling", { timeout: 20_000 }, async () => {
+  const { context, page } = await newPage({
+    viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, reducedMotion: "reduce",
+  });
+  await page.getByRole("button", { name: "Landscape" }).tap();
+  await waitResult(page, null);
+  // Picking an image brings the results (below the settings on a phone) into view.
+  const top = await page.locator("#results").evaluate((e) => e.getBoundingClientRect().top);
+  assert.ok(top >= -1 && top < 100, `the results scrolled into view (top at ${top}px)`);
+  const img = await page.locator("#result").boundingBox();
+  assert.ok(img.y + img.height <= 844, "the colour result is visible without scrolling");
+  const s = await resultStats(page);
+  assert.deepEqual([s.width, s.height], [384, 256]);
+  assert.ok(s.chroma > 3);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `no horizontal overflow on a phone (${overflow}px)`);
+  const controls = await page.locator(".controls").boundingBox();
+  const results = await page.locator(".results").boundingBox();
+  assert.ok(results.y >= controls.y + controls.height - 1, "results are below the controls on a phone");
+  // What a phone shows right after picking a sample (the desktop screenshot has the whole page).
+  await page.screenshot({ path: join(SHOTS, "demo-phone.png") });
+  await context.close();
+});
+
+test("no page errors and no requests outside the service's origin", () => {
+  assert.deepEqual(problems, []);
+});
