@@ -28,11 +28,21 @@ fn is_image_name(p: &Path) -> bool {
     p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// Expands files and folders (recursively, sorted) into jobs; files in folders that do not look
-/// like images are returned apart, to be reported as skipped.
-pub fn collect_jobs(inputs: &[PathBuf]) -> (Vec<Job>, Vec<(PathBuf, String)>) {
+/// Files and folders expanded into jobs.
+#[derive(Debug, Default)]
+pub struct Collected {
+    pub jobs: Vec<Job>,
+    /// Files in folders that do not look like images: reported as skipped.
+    pub skipped: Vec<(PathBuf, String)>,
+    /// Inputs that do not exist or cannot be walked: reported as failed.
+    pub missing: Vec<(PathBuf, String)>,
+}
+
+/// Expands files and folders (recursively, sorted) into jobs.
+pub fn collect_jobs(inputs: &[PathBuf]) -> Collected {
     let mut jobs = Vec::new();
     let mut skipped = Vec::new();
+    let mut missing = Vec::new();
     for input in inputs {
         if input.is_dir() {
             let mut entries: Vec<_> = walkdir::WalkDir::new(input).follow_links(true).into_iter().collect();
@@ -52,17 +62,17 @@ pub fn collect_jobs(inputs: &[PathBuf]) -> (Vec<Job>, Vec<(PathBuf, String)>) {
                         }
                     }
                     Ok(_) => {}
-                    Err(e) => skipped.push((input.clone(), format!("cannot walk: {e}"))),
+                    Err(e) => missing.push((input.clone(), format!("cannot walk: {e}"))),
                 }
             }
         } else if input.is_file() {
             let name = input.file_name().map(PathBuf::from).unwrap_or_else(|| input.clone());
             jobs.push(Job { input: input.clone(), relative: name });
         } else {
-            skipped.push((input.clone(), "no such file or folder".to_string()));
+            missing.push((input.clone(), "no such file or folder".to_string()));
         }
     }
-    (jobs, skipped)
+    Collected { jobs, skipped, missing }
 }
 
 enum Outcome {
@@ -142,7 +152,7 @@ pub fn colorize(args: ColorizeArgs) -> ExitCode {
     };
     let limits =
         Limits { max_pixels: args.limits.max_pixels, max_side: args.limits.max_side, max_decode_bytes: args.limits.max_decode_bytes };
-    let (jobs, not_images) = collect_jobs(&args.inputs);
+    let Collected { jobs, skipped: not_images, missing } = collect_jobs(&args.inputs);
     if let Err(e) = std::fs::create_dir_all(&args.output) {
         eprintln!("error: cannot create {}: {e}", args.output.display());
         return ExitCode::FAILURE;
@@ -152,7 +162,10 @@ pub fn colorize(args: ColorizeArgs) -> ExitCode {
     for (p, why) in &not_images {
         bar.suspend(|| eprintln!("warning: skipped {}: {why}", p.display()));
     }
-    let (done, skipped, failed) = (AtomicUsize::new(0), AtomicUsize::new(not_images.len()), AtomicUsize::new(0));
+    for (p, why) in &missing {
+        bar.suspend(|| eprintln!("error: {}: {why}", p.display()));
+    }
+    let (done, skipped, failed) = (AtomicUsize::new(0), AtomicUsize::new(not_images.len()), AtomicUsize::new(missing.len()));
     let failures = Mutex::new(Vec::new());
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs_n).build().expect("thread pool");
     pool.install(|| {

@@ -1,0 +1,97 @@
+//! The batch command line: folders (recursive, layout kept), non-images skipped, existing
+//! outputs kept unless --force, --format, summary and exit status.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use image::GenericImageView;
+
+const MODEL: &str = "tests/fixtures/untrained-colorizer.onnx";
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("colorizer-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_colorizer")).arg("colorize").args(args).args(["--model", MODEL, "--quiet"]).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn write(p: &Path, bytes: &[u8]) {
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, bytes).unwrap();
+}
+
+#[test]
+fn a_nested_folder_keeps_its_layout_and_skips_non_images() {
+    let root = tempdir("nested");
+    let input = root.join("in");
+    write(&input.join("a.png"), &gray_png(40, 30));
+    write(&input.join("trip/day1/b.jpg"), &gray_jpeg(64, 48));
+    write(&input.join("trip/notes.txt"), b"not a photo");
+    write(&input.join("trip/fake.png"), b"text pretending to be a png");
+    let out = root.join("out");
+    let (ok, stdout, stderr) = run(&[input.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let a = image::open(out.join("a.png")).unwrap();
+    assert_eq!(a.dimensions(), (40, 30));
+    assert!(mean_chroma(&a.to_rgb8()) > 1.0);
+    assert_eq!(image::open(out.join("trip/day1/b.png")).unwrap().dimensions(), (64, 48));
+    assert!(stderr.contains("notes.txt") && stderr.contains("fake.png"), "{stderr}");
+    assert!(stdout.contains("colorized 2, skipped 2, failed 0"), "{stdout}");
+    assert!(!out.join("trip/notes.png").exists() && !out.join("trip/fake.png").exists());
+}
+
+#[test]
+fn existing_outputs_are_kept_unless_forced() {
+    let root = tempdir("force");
+    let input = root.join("photo.png");
+    write(&input, &gray_png(32, 32));
+    let out = root.join("out");
+    write(&out.join("photo.png"), b"keep me");
+    let (ok, stdout, stderr) = run(&[input.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert!(stdout.contains("colorized 0, skipped 1"), "{stdout}");
+    assert_eq!(std::fs::read(out.join("photo.png")).unwrap(), b"keep me");
+    let (ok, stdout, _) = run(&[input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--force"]);
+    assert!(ok && stdout.contains("colorized 1"), "{stdout}");
+    assert_eq!(image::open(out.join("photo.png")).unwrap().dimensions(), (32, 32));
+}
+
+#[test]
+fn format_and_temperature_flags() {
+    let root = tempdir("format");
+    let input = root.join("x.png");
+    write(&input, &gray_png(50, 40));
+    for (fmt, ext, mime) in [("jpeg", "jpg", image::ImageFormat::Jpeg), ("webp", "webp", image::ImageFormat::WebP)] {
+        let out = root.join(fmt);
+        let (ok, stdout, stderr) = run(&[input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--format", fmt, "--temperature", "0.5"]);
+        assert!(ok, "{stdout}{stderr}");
+        let bytes = std::fs::read(out.join(format!("x.{ext}"))).unwrap();
+        assert_eq!(image::guess_format(&bytes).unwrap(), mime);
+        assert_eq!(image::load_from_memory(&bytes).unwrap().dimensions(), (50, 40));
+    }
+    let (ok, _, stderr) = run(&[input.to_str().unwrap(), "-o", root.join("bad").to_str().unwrap(), "--temperature", "3"]);
+    assert!(!ok && stderr.contains("temperature"), "{stderr}");
+}
+
+#[test]
+fn a_failing_file_makes_the_exit_status_non_zero() {
+    let root = tempdir("fail");
+    let input = root.join("big.png");
+    write(&input, &gray_png(300, 300));
+    let out = root.join("out");
+    let (ok, stdout, stderr) = run(&[input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--max-pixels", "1000"]);
+    assert!(!ok, "{stdout}");
+    assert!(stdout.contains("failed 1") && stderr.contains("big.png"), "{stdout}{stderr}");
+    let (ok, stdout, stderr) = run(&[root.join("missing.png").to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(!ok && stderr.contains("no such file") && stdout.contains("failed 1"), "{stdout}{stderr}");
+}
