@@ -13,7 +13,7 @@ if [ ! -x /usr/bin/chromium ]; then
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
 fi
-/usr/bin/chromium --version >&2 || true
+/usr/bin/chromium --version >&2 2>/dev/null || true
 
 if ! command -v npm >/dev/null; then
     echo "install-browser: npm is missing (apt-get install nodejs npm)" >&2

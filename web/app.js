@@ -14,7 +14,7 @@ const el = {
   original: $("original"), origPlaceholder: $("orig-placeholder"), origSize: $("orig-size"),
   result: $("result"), resultPlaceholder: $("result-placeholder"), resultSize: $("result-size"),
   download: $("download"), rerun: $("rerun"),
-  compare: $("compare"), cmpBefore: $("cmp-before"), cmpAfter: $("cmp-after"), cmpRange: $("cmp-range"),
+  compareSection: $("compare-section"), compare: $("compare"), cmpBefore: $("cmp-before"), cmpAfter: $("cmp-after"), cmpRange: $("cmp-range"),
   requestId: $("request-id"), metaModel: $("meta-model"), metaTemp: $("meta-temp"), metaTotal: $("meta-total"),
   timings: $("timings"), version: $("version"),
 };
@@ -106,7 +106,7 @@ function describeProblem(status, problem, headers) {
   switch (status) {
     case 400:
       if (slug === "not-an-image" || !slug) {
-        return { title: "This file is not an image the service can read.", detail: "Use a JPEG, PNG, WebP, GIF, BMP or TIFF picture. " + (detail ? `(${detail})` : "") };
+        return { title: "This file is not an image the service can read.", detail: "Use a JPEG, PNG, WebP, GIF, BMP or TIFF picture." + (detail ? ` The service said: ${detail}.` : "") };
       }
       return { title: "The request was not understood.", detail };
     case 401:
@@ -282,7 +282,7 @@ function clearOutput() {
   el.resultPlaceholder.textContent = "Colour result";
   el.resultSize.textContent = "";
   el.download.disabled = true;
-  el.compare.hidden = true;
+  el.compareSection.hidden = true;
 }
 
 function takeFile(file, name) {
@@ -496,7 +496,7 @@ function showOutput(blob, format, headers, total, model) {
     el.compare.style.setProperty("--ar", `${w} / ${h}`);
     el.compare.style.setProperty("--arn", String(w / h));
     el.compare.style.setProperty("--maxw", `${Math.max(2 * w, 320)}px`);
-    el.compare.hidden = false;
+    el.compareSection.hidden = false;
     setBusy(false);
     setStatus(`Done: ${name} colourised in ${Math.round(total)} ms.`);
   };

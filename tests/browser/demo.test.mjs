@@ -150,8 +150,9 @@ async function newPage(contextOptions) {
   });
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   page.on("console", (m) => {
-    // The API's own error answers (provoked below) are logged by Chromium as failed loads.
-    if (m.type() === "error" && !m.text().startsWith("Failed to load resource: the server responded with a status of")) problems.push(`console error: ${m.text()}`);
+    // The API's error answers and the network failure provoked below are logged by Chromium as
+    // failed loads; anything else logged as an error fails the test.
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(`console error: ${m.text()}`);
   });
   await page.goto(service.base + "/");
   // /info has arrived and filled the model picker.
@@ -238,7 +239,7 @@ after(async () => {
 
 // ---------------------------------------------------------------- the tests
 
-test("desktop: upload, colour result of the right size, temperature, compare, download, errors", { timeout: 45_000 }, async () => {
+test("desktop: upload, colour result of the right size, temperature, compare, download, errors", { timeout: 45_000 }, async (t) => {
   const { context, page, colorizeRequests } = await newPage({ viewport: { width: 1280, height: 800 } });
 
   // The model picker comes from /info, default selected, and the page says the model is untrained.
@@ -296,6 +297,7 @@ test("desktop: upload, colour result of the right size, temperature, compare, do
   assert.equal(s2.height, H);
   const diff = meanAbsDiff(s1.sample, s2.sample);
   assert.ok(diff > 0.5, `the result changed with the temperature (mean abs diff ${diff.toFixed(2)})`);
+  t.diagnostic(`chroma at T=0.38: ${s1.chroma.toFixed(2)}, at T=1: ${s2.chroma.toFixed(2)}; mean abs pixel change ${diff.toFixed(2)}`);
   assert.equal(await page.locator("#meta-temp").textContent(), "1");
   // Several quick moves make one request, not one per step.
   for (let i = 0; i < 4; i++) await page.keyboard.press("ArrowLeft");
@@ -370,6 +372,77 @@ test("desktop: upload, colour result of the right size, temperature, compare, do
   await page.evaluate(() => document.activeElement?.blur());
   await page.screenshot({ path: join(SHOTS, "demo-desktop.png"), fullPage: true });
   assert.ok(statSync(join(SHOTS, "demo-desktop.png")).size > 10_000);
+  await context.close();
+});
+
+test("drop, paste, and a clear message for each API error", { timeout: 30_000 }, async () => {
+  const { context, page, colorizeRequests } = await newPage({ viewport: { width: 1280, height: 800 } });
+  // Drop a file on the drop zone, then paste one, as the browser would deliver them.
+  const deliver = (kind, name) =>
+    page.evaluate(
+      async ({ kind, name }) => {
+        const blob = await (await fetch("static/samples/street.png")).blob();
+        const dt = new DataTransfer();
+        dt.items.add(new File([blob], name, { type: "image/png" }));
+        const target = kind === "drop" ? document.getElementById("drop") : document;
+        const ev = kind === "drop"
+          ? new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true })
+          : new ClipboardEvent("paste", { clipboardData: dt, bubbles: true, cancelable: true });
+        target.dispatchEvent(ev);
+      },
+      { kind, name },
+    );
+  await deliver("drop", "dropped.png");
+  let src = await waitResult(page);
+  assert.equal(await page.locator("#original").getAttribute("alt"), "Original: dropped.png");
+  await deliver("paste", "image.png");
+  src = await waitResult(page, src);
+  assert.equal(await page.locator("#original").getAttribute("alt"), "Original: pasted-image.png");
+  assert.equal(colorizeRequests.length, 2);
+
+  // Each problem+json answer of the API gets a human message (answers simulated here).
+  const problem = (status, slug, detail, extra = {}) => ({
+    status,
+    headers: { "content-type": "application/problem+json" },
+    body: JSON.stringify({ type: `urn:colorizer:problem:${slug}`, title: slug, status, detail, ...extra }),
+  });
+  const cases = [
+    [problem(413, "body-too-large", "the body is over the limit of 2000000 bytes"), /too big/, /up to 1\.9 MB/],
+    [problem(415, "unsupported-media-type", "text/plain"), /not supported/, /JPEG, PNG/],
+    [problem(422, "image-too-large", "60000000 pixels is over the limit"), /too many pixels/, /50 megapixels/],
+    [problem(422, "invalid-parameter", 'unknown model "gone"', { allowed: ["fixture", "l2"] }), /not available/, /fixture, l2/],
+    [problem(504, "deadline-exceeded", "the request did not finish within its deadline of 30000 ms"), /too long/, /30 s/],
+    [problem(503, "overloaded", "all sessions are busy", {}), /busy/, /./],
+    ["abort", /Could not reach the service/, /./],
+  ];
+  for (const [answer, title, detail] of cases) {
+    await page.route("**/colorize?*", (route) => (answer === "abort" ? route.abort() : route.fulfill(answer)));
+    await page.getByRole("button", { name: "Run again" }).click();
+    await page.locator("#error-title").filter({ hasText: title }).waitFor({ timeout: 5000 });
+    assert.match(await page.locator("#error-detail").textContent(), detail);
+    assert.match(await page.locator("#status").textContent(), /Error|failed|busy/);
+    await page.unroute("**/colorize?*");
+    // (The next click on "Run again" also cancels the automatic retry after the 503.)
+  }
+
+  // 401: the page asks for an API key and sends it as a bearer token.
+  const auths = [];
+  await page.route("**/colorize?*", (route) => {
+    const auth = route.request().headers().authorization;
+    auths.push(auth);
+    if (auth === "Bearer sekrit") return route.continue();
+    return route.fulfill(problem(401, "unauthorized", "this endpoint needs an API key"));
+  });
+  await page.getByRole("button", { name: "Run again" }).click();
+  await page.locator("#error-title").filter({ hasText: /API key/ }).waitFor();
+  const key = page.getByLabel("API key");
+  assert.ok(await key.isVisible(), "the API key field shows after a 401");
+  await key.fill("sekrit");
+  await page.getByRole("button", { name: "Run again" }).click();
+  await waitResult(page, src);
+  assert.ok(await page.locator("#error").isHidden());
+  assert.equal(auths.at(-1), "Bearer sekrit");
+  await page.unroute("**/colorize?*");
   await context.close();
 });
 
