@@ -126,6 +126,8 @@ step() {
   fi
 }
 
+COMPOSE=()
+PROMTOOL=""
 ensure_venv
 ensure_compose || FAILED+=("get docker compose")
 ensure_promtool
@@ -133,7 +135,7 @@ ensure_promtool
 step "hadolint $("$VENV/bin/hadolint" --version | grep -o '[0-9][0-9.]*' | head -1): Dockerfile" \
   "$VENV/bin/hadolint" Dockerfile
 
-if [ "${#COMPOSE[@]}" -gt 0 ] 2>/dev/null && [ -n "${COMPOSE[0]:-}" ]; then
+if [ "${#COMPOSE[@]}" -gt 0 ]; then
   step "$("${COMPOSE[@]}" version --short 2>/dev/null | sed 's/^/docker compose /'): config" \
     "${COMPOSE[@]}" -f docker-compose.yml config --quiet
 fi
