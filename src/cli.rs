@@ -206,14 +206,18 @@ pub fn colorize(args: ColorizeArgs) -> ExitCode {
 /// `colorizer healthcheck`: a minimal HTTP/1.1 GET (no client library, works in a shell-less
 /// container); exit 0 on a 2xx answer.
 pub fn healthcheck(args: &HealthcheckArgs) -> ExitCode {
-    match probe(&args.url, Duration::from_millis(args.timeout_ms)) {
+    let url = args.url.clone().unwrap_or_else(|| {
+        let port = std::env::var("COLORIZER_PORT").ok().and_then(|p| p.trim().parse::<u16>().ok()).unwrap_or(8080);
+        format!("http://127.0.0.1:{port}/healthz")
+    });
+    match probe(&url, Duration::from_millis(args.timeout_ms)) {
         Ok(200..=299) => ExitCode::SUCCESS,
         Ok(code) => {
-            eprintln!("unhealthy: {} answered {code}", args.url);
+            eprintln!("unhealthy: {url} answered {code}");
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("unhealthy: {}: {e}", args.url);
+            eprintln!("unhealthy: {url}: {e}");
             ExitCode::FAILURE
         }
     }

@@ -185,9 +185,9 @@ pub struct ColorizeArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct HealthcheckArgs {
-    /// URL to probe.
-    #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
-    pub url: String,
+    /// URL to probe (default: http://127.0.0.1:$COLORIZER_PORT/healthz, port 8080 when unset).
+    #[arg(long)]
+    pub url: Option<String>,
     /// Timeout in milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub timeout_ms: u64,

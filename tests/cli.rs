@@ -95,3 +95,17 @@ fn a_failing_file_makes_the_exit_status_non_zero() {
     let (ok, stdout, stderr) = run(&[root.join("missing.png").to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert!(!ok && stderr.contains("no such file") && stdout.contains("failed 1"), "{stdout}{stderr}");
 }
+
+#[tokio::test]
+async fn healthcheck_follows_colorizer_port() {
+    let app = spawn(&[]).await;
+    let bin = env!("CARGO_BIN_EXE_colorizer");
+    let port = app.addr.port().to_string();
+    let ok = tokio::task::spawn_blocking(move || Command::new(bin).arg("healthcheck").env("COLORIZER_PORT", port).status().unwrap())
+        .await
+        .unwrap();
+    assert!(ok.success());
+    let url = format!("http://127.0.0.1:{}/nope", app.addr.port());
+    let bad = tokio::task::spawn_blocking(move || Command::new(bin).args(["healthcheck", "--url", &url]).status().unwrap()).await.unwrap();
+    assert!(!bad.success());
+}

@@ -134,3 +134,18 @@ async fn gray_alpha_keeps_its_alpha() {
         assert_eq!(p.0[3], ((x + y) * 4) as u8);
     }
 }
+
+/// Writes the corpus's bodies as seeds for the fuzzer (`scripts/fuzz.sh` runs this with
+/// FUZZ_SEEDS_DIR set); does nothing otherwise.
+#[test]
+fn write_fuzz_seeds() {
+    let Some(dir) = std::env::var_os("FUZZ_SEEDS_DIR") else { return };
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, case) in corpus::corpus().iter().enumerate() {
+        if let Body::Raw { bytes, .. } = &case.body {
+            if !bytes.is_empty() && bytes.len() < 1_000_000 {
+                std::fs::write(std::path::Path::new(&dir).join(format!("seed-{i:02}")), bytes).unwrap();
+            }
+        }
+    }
+}
