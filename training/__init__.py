@@ -14,5 +14,8 @@ import os
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA = os.path.join(REPO_ROOT, "..", "shared", "data")
-DEFAULT_PTS = os.path.join(DEFAULT_DATA, "zhang", "pts_in_hull.npy")
+BUNDLED_PTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resources", "pts_in_hull.npy")
+_SHARED_PTS = os.path.join(DEFAULT_DATA, "zhang", "pts_in_hull.npy")
+# ../shared/data/zhang/pts_in_hull.npy when present, else the bundled identical copy
+DEFAULT_PTS = _SHARED_PTS if os.path.exists(_SHARED_PTS) else BUNDLED_PTS
 DEFAULT_PRIOR_IMAGENET = os.path.join(DEFAULT_DATA, "zhang", "prior_probs.npy")

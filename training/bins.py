@@ -10,8 +10,9 @@ import torch
 
 from . import DEFAULT_PTS
 
-GRID_MIN = -128  # ab lookup grid covers [-128, 127] in steps of 1
-GRID_N = 256
+GRID_MIN = -128.0  # ab lookup grid: cells of GRID_STEP over [-128, 128)
+GRID_STEP = 0.5
+GRID_N = 512
 
 
 def load_pts(path: str = DEFAULT_PTS) -> np.ndarray:
@@ -31,7 +32,8 @@ def soft_encode_np(ab: np.ndarray, pts: np.ndarray, k: int = 5, sigma: float = 5
     """Reference (slow, exact) soft encoding: ab [..., 2] -> dense [..., 313] distribution."""
     idx = knn_bins_np(ab, pts, k)
     d2 = ((ab[..., None, :] - pts[idx]) ** 2).sum(-1)
-    w = np.exp(-d2 / (2 * sigma ** 2))
+    z = -d2 / (2 * sigma ** 2)
+    w = np.exp(z - z.max(-1, keepdims=True))
     w /= w.sum(-1, keepdims=True)
     out = np.zeros(ab.shape[:-1] + (len(pts),), dtype=np.float64)
     np.put_along_axis(out, idx, w, axis=-1)
@@ -39,25 +41,28 @@ def soft_encode_np(ab: np.ndarray, pts: np.ndarray, k: int = 5, sigma: float = 5
 
 
 class SoftEncoder:
-    """Fast soft encoding through a precomputed lookup over the integer ab grid.
+    """Fast soft encoding through a precomputed lookup over the ab plane.
 
-    For every integer (a, b) in [-128, 127]^2 the table stores the k bins nearest to that
-    grid point. A target colour is rounded to the grid to pick its k bins; the Gaussian
-    weights are then computed from the EXACT distances to those bin centres. The result
-    equals the brute-force encoding except where the k-th and (k+1)-th neighbours are
-    within half a unit of a tie (tested).
+    The plane [-128, 128)^2 is cut into cells of 0.5 x 0.5; for every cell the table stores
+    the k bins nearest to the cell's centre. A target colour picks its cell (floor), and the
+    Gaussian weights are computed from the EXACT distances to those k bin centres. Because
+    cell edges fall on the bin grid's half-way lines (x5.0), the nearest bin is exact for
+    interior colours; the k-set can differ from brute force only within ~0.35 units of a
+    k-th/(k+1)-th neighbour tie, where the two candidates carry nearly equal weight (tested).
     """
 
     def __init__(self, pts: np.ndarray, k: int = 5, sigma: float = 5.0, device="cpu"):
         self.k = int(k)
         self.sigma = float(sigma)
         self.device = torch.device(device)
-        g = np.arange(GRID_N, dtype=np.float32) + GRID_MIN
+        g = (np.arange(GRID_N, dtype=np.float64) + 0.5) * GRID_STEP + GRID_MIN   # cell centres
         grid = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)  # [a, b]
-        idx = np.empty((grid.shape[0], self.k), dtype=np.int64)
-        for s in range(0, grid.shape[0], 8192):
-            idx[s:s + 8192] = knn_bins_np(grid[s:s + 8192], pts, self.k)
-        self.lut = torch.from_numpy(idx).to(self.device)                 # [65536, k]
+        gt, pt = torch.from_numpy(grid.astype(np.float32)), torch.from_numpy(np.asarray(pts, np.float32))
+        idx = torch.empty((grid.shape[0], self.k), dtype=torch.int16)
+        for s in range(0, grid.shape[0], 32768):
+            d2 = ((gt[s:s + 32768, None, :] - pt[None]) ** 2).sum(-1)
+            idx[s:s + 32768] = torch.topk(d2, self.k, dim=1, largest=False, sorted=True).indices.to(torch.int16)
+        self.lut = idx.to(self.device)                                   # [GRID_N^2, k] int16
         self.pts = torch.from_numpy(np.asarray(pts, np.float32)).to(self.device)  # [313, 2]
 
     def to(self, device):
@@ -68,9 +73,8 @@ class SoftEncoder:
 
     def encode(self, ab: torch.Tensor):
         """ab [N,2,h,w] -> (idx [N,k,h,w] int64, weights [N,k,h,w] float32), nearest bin first."""
-        a = ab[:, 0].round().long().clamp(GRID_MIN, GRID_MIN + GRID_N - 1) - GRID_MIN
-        b = ab[:, 1].round().long().clamp(GRID_MIN, GRID_MIN + GRID_N - 1) - GRID_MIN
-        idx = self.lut[a * GRID_N + b]                                   # [N,h,w,k]
+        cell = ((ab.float() - GRID_MIN) / GRID_STEP).floor().long().clamp_(0, GRID_N - 1)
+        idx = self.lut[cell[:, 0] * GRID_N + cell[:, 1]].long()         # [N,h,w,k]
         c = self.pts[idx]                                                # [N,h,w,k,2]
         d2 = ((ab.permute(0, 2, 3, 1).float().unsqueeze(-2) - c) ** 2).sum(-1)
         w = torch.softmax(-d2 / (2 * self.sigma ** 2), dim=-1)           # normalised Gaussian

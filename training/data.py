@@ -67,14 +67,17 @@ def _decode(b: bytes) -> np.ndarray:
         return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
 
-def load_pack(path: str, workers: int = 8):
-    """Read a shard written by training.pack -> (images uint8 [N,S,S,3], labels, classes)."""
+def load_pack(path: str, workers: int = 8, limit: int | None = None):
+    """Read a shard written by training.pack -> (images uint8 [N,S,S,3], labels, classes).
+    With `limit`, an evenly spaced subset of that many photos (all classes represented)."""
     z = np.load(path, allow_pickle=False)
     data, off = z["data"], z["offsets"]
-    blobs = [data[off[i]:off[i + 1]].tobytes() for i in range(len(off) - 1)]
+    n = len(off) - 1
+    sel = np.arange(n) if not limit or limit >= n else np.linspace(0, n - 1, limit).round().astype(int)
+    blobs = [data[off[i]:off[i + 1]].tobytes() for i in sel]
     with ThreadPoolExecutor(workers) as ex:
         imgs = list(ex.map(_decode, blobs))
-    return np.stack(imgs), z["labels"].astype(np.int64), [str(c) for c in z["classes"]]
+    return np.stack(imgs), z["labels"][sel].astype(np.int64), [str(c) for c in z["classes"]]
 
 
 def load_sources(sources: list[str], size: int, limit: int | None = None):
@@ -82,11 +85,9 @@ def load_sources(sources: list[str], size: int, limit: int | None = None):
     ims, labs, names = [], [], []
     for src in sources:
         if src.endswith(".npz"):
-            x, y, c = load_pack(src)
+            x, y, c = load_pack(src, workers=min(8, os.cpu_count() or 1), limit=limit)
             if x.shape[1] != size:
                 x = np.stack([np.asarray(Image.fromarray(i).resize((size, size), Image.BICUBIC)) for i in x])
-            if limit:
-                x, y = x[:limit], y[:limit]
         else:
             x, y, c = load_folder(src, size, limit)
         tag = os.path.basename(src.rstrip("/")).replace(".npz", "")

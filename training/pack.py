@@ -2,7 +2,7 @@
 
 Each photo is resized (short side --size, antialiased bicubic), centre-cropped square and
 re-encoded as WebP at --quality, then all bytes go into one .npz per source:
-  data uint8 [total bytes], offsets int64 [N+1], labels int16 [N], classes str [C], names str [N]
+  data uint8 [total bytes], offsets int64 [N+1], labels int16 [N], classes str [C], meta (JSON str)
 The shards are written to an ignored folder (default .pack/) and carried to the device.
 Research-only photos: never commit the pack.
 
@@ -46,9 +46,8 @@ def pack(src: str, out: str, size: int, quality: int, limit: int | None = None, 
     offsets = np.concatenate([[0], np.cumsum(lens)])
     data = np.frombuffer(b"".join(blobs), dtype=np.uint8)
     labels = np.array([classes.index(c) for _, c in items], dtype=np.int16)
-    names = np.array([os.path.relpath(p, src) for p, _ in items])
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    np.savez(out, data=data, offsets=offsets, labels=labels, classes=np.array(classes), names=names,
+    np.savez(out, data=data, offsets=offsets, labels=labels, classes=np.array(classes),
              meta=np.array(json.dumps({"src": os.path.abspath(src), "size": size, "quality": quality,
                                        "format": "webp"})))
     info = {"out": out, "images": len(items), "classes": {c: int((labels == i).sum()) for i, c in enumerate(classes)},

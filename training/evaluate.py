@@ -1,0 +1,314 @@
+"""Evaluate ONNX colorizers on a folder of colour photos (recursive; class = parent folder).
+
+Each photo's GRAY version (L only) goes through the ONNX model with onnxruntime, exactly as
+shipped: L is resized so its short side is the model's colorizer.input_size (both sides
+rounded to a multiple of 8), the predicted ab (1/4 resolution) is upsampled bilinearly to the
+full size and joined with the full-resolution L, then converted to RGB (skimage lab2rgb
+formula, clipped) and rounded to 8 bits.
+
+Metrics per image, averaged per class and over all: PSNR (RGB 0..255), SSIM (skimage, RGB,
+data_range 255, 7x7 window), colourfulness CF (Hasler & Suesstrunk) of prediction and truth,
+dCF = |mean CF(pred) - mean CF(true)| over the set, mean |CF(pred) - CF(true)| per image, and
+AuC of the per-pixel ab error CDF over thresholds 0..150 (step 1, Zhang et al.).
+Rows: gray (ab = 0), every model (CE models at their default T, plus a T sweep).
+
+  python -m training.evaluate --data ../shared/data/intel/val \
+      --model landscape=models/colorizer-landscape.onnx --model l2=models/colorizer-l2.onnx \
+      --out-md report.md --out-json report.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from . import DEFAULT_PTS
+from .bins import load_pts
+from .data import list_images
+from .lab import lab_to_rgb_torch, rgb2lab_np
+
+SWEEP = [0.1, 0.2, 0.3, 0.38, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+
+
+# ---------------------------------------------------------------- metrics
+def psnr(pred: np.ndarray, true: np.ndarray) -> float:
+    mse = np.mean((pred.astype(np.float64) - true.astype(np.float64)) ** 2)
+    return 100.0 if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def ssim(pred: np.ndarray, true: np.ndarray) -> float:
+    from skimage.metrics import structural_similarity
+    return float(structural_similarity(true, pred, channel_axis=-1, data_range=255))
+
+
+def colourfulness(rgb: np.ndarray) -> float:
+    """Hasler & Suesstrunk (2003) on RGB 0..255."""
+    r, g, b = [rgb[..., i].astype(np.float64) for i in range(3)]
+    rg = r - g
+    yb = 0.5 * (r + g) - b
+    return float(np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * np.sqrt(rg.mean() ** 2 + yb.mean() ** 2))
+
+
+def ab_auc(pred_ab: np.ndarray, true_ab: np.ndarray, max_t: int = 150) -> float:
+    """Area under the CDF of per-pixel ab L2 error, thresholds 0..max_t step 1, in [0,1]."""
+    err = np.sqrt(((pred_ab - true_ab) ** 2).sum(-1)).reshape(-1)
+    hist = np.bincount(np.minimum(np.ceil(err).astype(np.int64), max_t + 1), minlength=max_t + 2)
+    cdf = np.cumsum(hist)[: max_t + 1] / err.size     # fraction with err <= t, t = 0..max_t
+    return float(cdf.mean())
+
+
+# ---------------------------------------------------------------- model
+class OnnxColorizer:
+    def __init__(self, path: str, threads: int = 2, input_size: int | None = None):
+        import onnxruntime as ort
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        self.sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        self.path = path
+        self.input = self.sess.get_inputs()[0].name
+        meta = self.sess.get_modelmeta().custom_metadata_map
+        self.meta = dict(meta)
+        self.temperature = float(meta.get("colorizer.temperature", 0.38))
+        self.input_size = int(input_size or meta.get("colorizer.input_size", 256))
+        self.kind = None  # 'ce' or 'l2', known after the first run
+
+    def model_hw(self, h: int, w: int) -> tuple[int, int]:
+        s = self.input_size / min(h, w)
+        return max(8, int(round(h * s / 8)) * 8), max(8, int(round(w * s / 8)) * 8)
+
+    def raw(self, L_batch: np.ndarray) -> np.ndarray:
+        """L [N,H,W] (all the same size) -> raw output [N,C,h,w] at the model size."""
+        n, h, w = L_batch.shape
+        mh, mw = self.model_hw(h, w)
+        if (mh, mw) != (h, w):
+            L_batch = np.stack([np.asarray(Image.fromarray(l.astype(np.float32), mode="F").resize((mw, mh), Image.BILINEAR))
+                                for l in L_batch])
+        x = np.clip(L_batch, 0, 100).astype(np.float32)[:, None]
+        (y,) = self.sess.run(None, {self.input: x})
+        self.kind = "ce" if y.shape[1] == 313 else "l2"
+        return y
+
+
+def decode_to_ab(raw: np.ndarray, pts: torch.Tensor, T: float | None, out_hw) -> torch.Tensor:
+    """raw [N,313|2,h,w] -> ab [N,2,H,W] (annealed mean for 313 logits), bilinear upsampling."""
+    y = torch.from_numpy(raw).float()
+    if y.shape[1] == 313:
+        p = torch.softmax(y / T, dim=1)
+        ab = torch.einsum("nqhw,qc->nchw", p, pts)
+    else:
+        ab = y
+    return F.interpolate(ab, size=out_hw, mode="bilinear", align_corners=False)
+
+
+def to_rgb8(L: np.ndarray, ab: torch.Tensor) -> np.ndarray:
+    """L [N,H,W], ab [N,2,H,W] -> uint8 RGB [N,H,W,3]."""
+    lab = torch.cat([torch.from_numpy(L).float()[:, None], ab], 1)
+    rgb = lab_to_rgb_torch(lab).permute(0, 2, 3, 1).numpy()
+    return np.round(rgb * 255.0).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- evaluation
+def load_photos(root: str, limit: int | None = None):
+    items = list_images(root)
+    if limit and limit < len(items):
+        idx = np.linspace(0, len(items) - 1, limit).round().astype(int)
+        items = [items[i] for i in idx]
+    photos = []
+    for p, c in items:
+        with Image.open(p) as im:
+            rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
+        photos.append({"path": os.path.relpath(p, root), "class": c or "all", "rgb": rgb})
+    return photos
+
+
+def image_metrics(pred: np.ndarray, true: np.ndarray, pred_ab: np.ndarray, true_ab: np.ndarray,
+                  cf_true: float) -> dict:
+    cf_p = colourfulness(pred)
+    return {"psnr": psnr(pred, true), "ssim": ssim(pred, true), "cf_pred": cf_p, "cf_true": cf_true,
+            "dcf_img": abs(cf_p - cf_true), "auc": ab_auc(pred_ab, true_ab)}
+
+
+def aggregate(recs: list[dict]) -> dict:
+    if not recs:
+        return {}
+    m = {k: float(np.mean([r[k] for r in recs])) for k in ("psnr", "ssim", "cf_pred", "cf_true", "dcf_img", "auc")}
+    m["dcf"] = abs(m["cf_pred"] - m["cf_true"])
+    m["n"] = len(recs)
+    return m
+
+
+def evaluate(data: str, models: dict[str, str], temperatures=SWEEP, threads: int = 2, limit=None,
+             pts_path=DEFAULT_PTS, batch: int = 32, input_size: int | None = None, keep_outputs=False,
+             log=print):
+    pts = torch.from_numpy(load_pts(pts_path))
+    photos = load_photos(data, limit)
+    log(f"{len(photos)} photos from {data}")
+    for ph in photos:
+        lab = rgb2lab_np(ph["rgb"])
+        ph["L"], ph["ab"] = lab[..., 0], lab[..., 1:]
+        ph["cf_true"] = colourfulness(ph["rgb"])
+    groups: dict[tuple, list[int]] = {}
+    for i, ph in enumerate(photos):
+        groups.setdefault(ph["L"].shape, []).append(i)
+
+    rows: dict[str, dict] = {}
+    per_image: dict[str, list] = {}
+    outputs: dict[str, dict] = {}
+
+    def add(row, i, pred, pred_ab, info):
+        ph = photos[i]
+        r = image_metrics(pred, ph["rgb"], pred_ab, ph["ab"], ph["cf_true"])
+        r.update(path=ph["path"], **{"class": ph["class"]})
+        per_image.setdefault(row, []).append(r)
+        rows.setdefault(row, info)
+        if keep_outputs:
+            outputs.setdefault(row, {})[i] = pred
+
+    # gray floor
+    for shape, idx in groups.items():
+        L = np.stack([photos[i]["L"] for i in idx])
+        rgb = to_rgb8(L, torch.zeros(len(idx), 2, *shape))
+        for j, i in enumerate(idx):
+            add("gray", i, rgb[j], np.zeros_like(photos[i]["ab"]), {"model": None, "T": None, "kind": "gray"})
+    meta = {}
+    for name, path in models.items():
+        t0 = time.time()
+        col = OnnxColorizer(path, threads, input_size)
+        meta[name] = {"path": path, "input_size": col.input_size, "metadata": col.meta}
+        infer_s = 0.0
+        for shape, idx in groups.items():
+            for s in range(0, len(idx), batch):
+                sub = idx[s:s + batch]
+                L = np.stack([photos[i]["L"] for i in sub])
+                ti = time.time()
+                raw = col.raw(L)
+                infer_s += time.time() - ti
+                if col.kind == "ce":
+                    ts = sorted(set(list(temperatures) + [col.temperature]))
+                    for T in ts:
+                        ab = decode_to_ab(raw, pts, T, shape)
+                        rgb = to_rgb8(L, ab)
+                        abn = ab.permute(0, 2, 3, 1).numpy()
+                        for j, i in enumerate(sub):
+                            add(f"{name} T={T:g}", i, rgb[j], abn[j],
+                                {"model": name, "T": T, "kind": "ce", "default_T": T == col.temperature})
+                else:
+                    ab = decode_to_ab(raw, pts, None, shape)
+                    rgb = to_rgb8(L, ab)
+                    abn = ab.permute(0, 2, 3, 1).numpy()
+                    for j, i in enumerate(sub):
+                        add(name, i, rgb[j], abn[j], {"model": name, "T": None, "kind": "l2"})
+        meta[name]["kind"] = col.kind
+        meta[name]["infer_ms_per_image"] = 1000 * infer_s / len(photos)
+        log(f"{name}: {col.kind}, {time.time()-t0:.0f}s ({meta[name]['infer_ms_per_image']:.1f} ms/image inference)")
+
+    classes = sorted({ph["class"] for ph in photos})
+    result = {"data": os.path.abspath(data), "n": len(photos), "classes": classes, "models": meta, "rows": []}
+    for row, info in rows.items():
+        recs = per_image[row]
+        agg = {"all": aggregate(recs)}
+        for c in classes:
+            agg[c] = aggregate([r for r in recs if r["class"] == c])
+        result["rows"].append({"row": row, **info, "metrics": agg})
+    result["picked_T"] = {name: pick_temperature(result, name) for name in models if meta[name]["kind"] == "ce"}
+    result["per_image"] = per_image
+    if keep_outputs:
+        result["_outputs"] = outputs
+        result["_photos"] = photos
+    return result
+
+
+def pick_temperature(result: dict, model: str, max_dcf: float = 3.0) -> dict:
+    """Highest-PSNR sweep T whose set dCF <= max_dcf; if none, the T with the smallest dCF."""
+    cands = [r for r in result["rows"] if r["model"] == model and r["kind"] == "ce"]
+    ok = [r for r in cands if r["metrics"]["all"]["dcf"] <= max_dcf]
+    best = max(ok, key=lambda r: r["metrics"]["all"]["psnr"]) if ok else min(cands, key=lambda r: r["metrics"]["all"]["dcf"])
+    return {"T": best["T"], "rule": f"max PSNR s.t. dCF <= {max_dcf}" if ok else "min dCF (no T had dCF <= 3)",
+            **{k: best["metrics"]["all"][k] for k in ("psnr", "ssim", "dcf", "cf_pred")}}
+
+
+# ---------------------------------------------------------------- report
+COLS = [("psnr", "PSNR", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"), ("cf_pred", "CF pred", "{:.1f}"),
+        ("cf_true", "CF true", "{:.1f}"), ("dcf", "dCF", "{:.2f}"), ("dcf_img", "mean abs dCF/img", "{:.2f}"),
+        ("auc", "AuC", "{:.3f}")]
+
+
+def table(rows, key="all", label="row"):
+    out = [f"| {label} | n | " + " | ".join(c[1] for c in COLS) + " |",
+           "|---|---:|" + "---:|" * len(COLS)]
+    for name, m in rows:
+        if not m:
+            continue
+        out.append(f"| {name} | {m['n']} | " + " | ".join(f.format(m[k]) for k, _, f in COLS) + " |")
+    return "\n".join(out)
+
+
+def main_rows(result):
+    """gray, L2 rows, each CE model at its default T (and at the picked T if different)."""
+    out = [r for r in result["rows"] if r["kind"] in ("gray", "l2")]
+    for name, pick in result["picked_T"].items():
+        for r in result["rows"]:
+            if r["model"] == name and (r.get("default_T") or r["T"] == pick["T"] or abs(r["T"] - 0.38) < 1e-9):
+                if r not in out:
+                    out.append(r)
+    return out
+
+
+def markdown(result, title=None) -> str:
+    lines = [f"## {title or 'Evaluation'}: `{result['data']}` ({result['n']} photos)", ""]
+    mr = main_rows(result)
+    lines += [table([(r["row"], r["metrics"]["all"]) for r in mr]), ""]
+    for name, pick in result["picked_T"].items():
+        lines.append(f"- `{name}`: picked T = {pick['T']:g} ({pick['rule']}): PSNR {pick['psnr']:.2f}, "
+                     f"SSIM {pick['ssim']:.4f}, dCF {pick['dcf']:.2f}")
+    lines.append("")
+    if len(result["classes"]) > 1:
+        lines += ["### Per class", ""]
+        for c in result["classes"]:
+            lines += [f"**{c}**", "", table([(r["row"], r["metrics"].get(c, {})) for r in mr]), ""]
+    for name in result["picked_T"]:
+        sweep = [r for r in result["rows"] if r["model"] == name]
+        sweep.sort(key=lambda r: r["T"])
+        lines += [f"### T sweep: {name}", "", table([(f"T={r['T']:g}", r["metrics"]["all"]) for r in sweep], label="T"), ""]
+    lines += ["Models: " + ", ".join(f"`{k}` = {v['path']} (input {v['input_size']}, "
+                                      f"{v['infer_ms_per_image']:.1f} ms/photo)" for k, v in result["models"].items()), ""]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True, help="folder of colour photos (recursive; class = parent folder)")
+    ap.add_argument("--model", action="append", default=[], help="NAME=PATH.onnx (repeatable)")
+    ap.add_argument("--temperatures", default=",".join(str(t) for t in SWEEP))
+    ap.add_argument("--input-size", type=int, help="override colorizer.input_size")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--limit", type=int)
+    ap.add_argument("--pts", default=DEFAULT_PTS)
+    ap.add_argument("--title")
+    ap.add_argument("--out-md")
+    ap.add_argument("--out-json")
+    a = ap.parse_args(argv)
+    models = dict(m.split("=", 1) for m in a.model)
+    temps = [float(t) for t in a.temperatures.split(",") if t]
+    res = evaluate(a.data, models, temps, a.threads, a.limit, a.pts, input_size=a.input_size)
+    md = markdown(res, a.title)
+    print(md)
+    if a.out_md:
+        os.makedirs(os.path.dirname(os.path.abspath(a.out_md)), exist_ok=True)
+        with open(a.out_md, "w") as f:
+            f.write(md)
+    if a.out_json:
+        os.makedirs(os.path.dirname(os.path.abspath(a.out_json)), exist_ok=True)
+        with open(a.out_json, "w") as f:
+            json.dump(res, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

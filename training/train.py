@@ -1,0 +1,345 @@
+"""Train the colorization network (rebalanced 313-bin CE, or the L2 baseline).
+
+  python -m training.train --data ../shared/data/intel/train --head ce --out training/runs/landscape \
+      --export models/colorizer-landscape.onnx --name colorizer-landscape
+
+Seed schedule (defaults): batch 32, Adam lr 1e-3, lr /10 whenever the epoch's mean loss
+improves on the previous epoch's by less than 1e-4, 30 epochs. Random crops (--crop) of
+photos resized to --size, horizontal flips. Checkpoint every epoch (--out/last.pt),
+--resume continues from it. --time-budget-s stops cleanly (checkpoint + export) in time.
+On CUDA the images live on the GPU as uint8 and crops/flips/LAB/soft-encoding run there,
+with bf16 autocast.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import DEFAULT_PTS, DEFAULT_PRIOR_IMAGENET
+from .bins import (SoftEncoder, empirical_counts, is_gray, load_pts, rebalance_weights,
+                   smooth_prior)
+from .data import GpuBatcher, load_sources
+from .losses import l2_loss, rebalanced_ce
+from .model import build_model, count_params, conv_flops
+
+EXPORT_RESERVE_S = 25.0
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", action="append", required=True,
+                    help="photo folder (recursive) or .npz pack; repeatable")
+    ap.add_argument("--head", choices=["ce", "l2"], default="ce")
+    ap.add_argument("--out", required=True, help="run folder (checkpoints, log.json, prior.npy)")
+    ap.add_argument("--size", type=int, default=112, help="photos resized (short side) and centre-cropped to this")
+    ap.add_argument("--crop", type=int, default=96, help="random crop size (multiple of 8)")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--weight-decay", type=float, default=1e-4)
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--plateau-tol", type=float, default=1e-4)
+    ap.add_argument("--lr-factor", type=float, default=0.1)
+    ap.add_argument("--min-lr", type=float, default=1e-6)
+    ap.add_argument("--schedule", choices=["plateau", "cosine-time"], default="plateau",
+                    help="plateau: the seed rule (lr x lr-factor when the epoch loss improves by < plateau-tol); "
+                         "cosine-time: cosine decay from --lr to --min-lr over --time-budget-s (GPU runs)")
+    ap.add_argument("--val", action="append", default=[], help="folder or .npz: val loss each epoch")
+    ap.add_argument("--val-limit", type=int, default=0)
+    ap.add_argument("--val-every-s", type=float, default=10.0, help="val loss at most this often (seconds)")
+    ap.add_argument("--checkpoint-every-s", type=float, default=30.0, help="save last.pt at most this often")
+    ap.add_argument("--warmup-steps", type=int, default=300, help="linear warmup (cosine-time schedule only)")
+    ap.add_argument("--k", type=int, default=5, help="soft-encoding neighbours")
+    ap.add_argument("--sigma", type=float, default=5.0, help="soft-encoding and prior smoothing sigma")
+    ap.add_argument("--lam", type=float, default=0.5, help="rebalancing lambda")
+    ap.add_argument("--prior", default="empirical",
+                    help="'empirical' (our training set, smoothed), 'imagenet' (prior_probs.npy) or a .npy path")
+    ap.add_argument("--pts", default=DEFAULT_PTS)
+    ap.add_argument("--imagenet-prior", default=DEFAULT_PRIOR_IMAGENET)
+    ap.add_argument("--arch", default="{}", help="JSON ColorNet config overrides, e.g. '{\"c3\":160}'")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto")
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: all)")
+    ap.add_argument("--time-budget-s", type=float, default=0, help="stop cleanly before this many seconds")
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--snapshot-epochs", default="", help="comma list: also keep weights at these epochs")
+    ap.add_argument("--export", help="write the ONNX model here at the end")
+    ap.add_argument("--export-snapshots", action="store_true", help="also export snapshots to ONNX")
+    ap.add_argument("--name", default="colorizer")
+    ap.add_argument("--description", default="")
+    ap.add_argument("--input-size", type=int, default=0, help="metadata colorizer.input_size (default --size)")
+    ap.add_argument("--limit", type=int, default=0, help="use at most this many photos per source (tests)")
+    ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (tests)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--log-every", type=int, default=20)
+    a = ap.parse_args(argv)
+    if a.crop % 8:
+        ap.error("--crop must be a multiple of 8")
+    return a
+
+
+def pick_device(name):
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def atomic_save(obj, path):
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def build_prior(a, images, encoder, pts, log):
+    if a.prior == "empirical":
+        t = time.time()
+        counts = empirical_counts(torch.from_numpy(images), encoder)
+        prior = smooth_prior(counts, pts, a.sigma)
+        log(f"empirical prior from {len(images)} photos in {time.time()-t:.1f}s: "
+            f"{int((counts > 0).sum())} bins hit, p(0,0)={prior[120]:.4f}")
+        return prior, counts
+    path = a.imagenet_prior if a.prior == "imagenet" else a.prior
+    prior = np.load(path).astype(np.float64)
+    return prior / prior.sum(), None
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    t_start = time.time()
+    os.makedirs(a.out, exist_ok=True)
+    logf = open(os.path.join(a.out, "train.log"), "a")
+
+    def log(msg):
+        line = f"[{time.time()-t_start:7.1f}s] {msg}"
+        print(line, flush=True)
+        logf.write(line + "\n")
+        logf.flush()
+
+    torch.manual_seed(a.seed)
+    np.random.seed(a.seed)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    dev = pick_device(a.device)
+    use_amp = (a.amp == "bf16") or (a.amp == "auto" and dev.type == "cuda")
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    log(f"device {dev} ({torch.cuda.get_device_name(dev) if dev.type=='cuda' else os.cpu_count()} "
+        f"{'GPU' if dev.type=='cuda' else 'CPU threads ' + str(torch.get_num_threads())}), amp={'bf16' if use_amp else 'off'}")
+
+    images, labels, classes = load_sources(a.data, a.size, a.limit or None)
+    log(f"data: {len(images)} photos {images.shape[1:]} from {a.data} in {time.time()-t_start:.1f}s")
+
+    pts = load_pts(a.pts)
+    encoder = SoftEncoder(pts, k=a.k, sigma=a.sigma, device=dev)
+    ck_path = os.path.join(a.out, "last.pt")
+    ck = None
+    if a.resume and os.path.exists(ck_path):
+        ck = torch.load(ck_path, map_location="cpu", weights_only=False)
+        log(f"resuming from {ck_path} at epoch {ck['epoch']}")
+    if ck is not None:
+        prior = np.asarray(ck["prior"])
+        counts = ck.get("prior_counts")
+    else:
+        prior, counts = build_prior(a, images, encoder, pts, log)
+    wbin = rebalance_weights(prior, a.lam)
+    np.save(os.path.join(a.out, "prior.npy"), prior)
+    wbin_t = torch.tensor(wbin, dtype=torch.float32, device=dev)
+    log(f"rebalancing weights: min {wbin.min():.4f} (bin {wbin.argmin()}), max {wbin.max():.3f}, "
+        f"prior-weighted mean {(prior*wbin).sum()/prior.sum():.4f}")
+
+    config = json.loads(a.arch)
+    config["head"] = a.head
+    model = build_model(config).to(dev)
+    n_params = count_params(model)
+    gflops = conv_flops(model.cpu(), 256, 256)
+    model = model.to(dev)
+    if dev.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    log(f"model {model.config}: {n_params/1e6:.3f}M params, {gflops:.2f} GFLOPs at 256x256")
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.99), weight_decay=a.weight_decay,
+                            **({"fused": True} if dev.type == "cuda" else {}))
+    if a.schedule == "cosine-time" and not a.time_budget_s:
+        raise SystemExit("--schedule cosine-time needs --time-budget-s")
+
+    state = {"epoch": 0, "step": 0, "lr": a.lr, "epochs": [], "steps": [], "train_seconds": 0.0,
+             "snapshots": []}
+    if ck is not None:
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        state = ck["state"]
+    for g in opt.param_groups:
+        g["lr"] = state["lr"]
+
+    batcher = GpuBatcher(images, dev, a.crop, a.batch, seed=a.seed + state["epoch"])
+    del images
+    val_x = None
+    if a.val:
+        vx, _, _ = load_sources(a.val, a.size, a.val_limit or None)
+        val_x = torch.from_numpy(vx).to(dev)
+        log(f"val: {len(vx)} photos from {a.val}")
+
+    def batch_loss(L, ab):
+        abq = F.avg_pool2d(ab, 4)
+        valid = ~is_gray(ab)
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
+            out = model(L)
+        if a.head == "ce":
+            idx, w = encoder.encode(abq)
+            pixw = wbin_t[idx[:, 0]] * valid.float()[:, None, None]
+            return rebalanced_ce(out, idx, w, pixw)
+        return l2_loss(out, abq, valid)
+
+    @torch.no_grad()
+    def val_loss():
+        if val_x is None:
+            return None
+        from .lab import rgb_to_lab_torch
+        model.eval()
+        tot, n = 0.0, 0
+        for s0 in range(0, val_x.shape[0], 100):
+            x = val_x[s0:s0 + 100].permute(0, 3, 1, 2).float() / 255.0
+            lab = rgb_to_lab_torch(x)
+            L = lab[:, :1].contiguous(memory_format=torch.channels_last) if dev.type == "cuda" else lab[:, :1]
+            tot += float(batch_loss(L, lab[:, 1:])) * x.shape[0]
+            n += x.shape[0]
+        model.train()
+        return tot / n
+    snapshots = {int(s) for s in a.snapshot_epochs.split(",") if s.strip()}
+    meta_args = {"name": a.name, "description": a.description,
+                 "input_size": a.input_size or a.size, "data": a.data, "size": a.size, "crop": a.crop,
+                 "batch": a.batch, "lr": a.lr, "k": a.k, "sigma": a.sigma, "lam": a.lam, "prior": a.prior,
+                 "head": a.head, "epochs": a.epochs, "plateau_tol": a.plateau_tol,
+                 "schedule": a.schedule, "val": a.val}
+
+    def checkpoint(path=ck_path):
+        atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state,
+                     "config": model.config, "prior": prior, "prior_counts": counts,
+                     "args": meta_args, "classes": classes}, path)
+
+    budget = a.time_budget_s or float("inf")
+    stop = False
+    prev_loss = state["epochs"][-1]["loss"] if state["epochs"] else None
+    log(f"training: {batcher.n} photos, crop {batcher.crop}, batch {a.batch}, "
+        f"{batcher.steps_per_epoch()} steps/epoch, epochs {state['epoch']}->{a.epochs}, budget {budget}s")
+    t_train0 = time.time()
+    last_val, last_ck = [0.0], [time.time()]
+    while state["epoch"] < a.epochs and not stop:
+        model.train()
+        t_ep = time.time()
+        tot, nb, nimg = 0.0, 0, 0
+        run_loss = 0.0
+        for L, ab in batcher.epoch():
+            if dev.type == "cuda":
+                L = L.contiguous(memory_format=torch.channels_last)
+            if a.schedule == "cosine-time":
+                frac = min(1.0, (time.time() - t_train0) / max(budget - EXPORT_RESERVE_S - (t_train0 - t_start), 1.0))
+                state["lr"] = a.min_lr + 0.5 * (a.lr - a.min_lr) * (1 + math.cos(math.pi * frac))
+                if state["step"] < a.warmup_steps:
+                    state["lr"] *= (state["step"] + 1) / a.warmup_steps
+                for g in opt.param_groups:
+                    g["lr"] = state["lr"]
+            loss = batch_loss(L, ab)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            lv = loss.detach()
+            tot = tot + lv
+            run_loss = run_loss + lv
+            nb += 1
+            nimg += L.shape[0]
+            state["step"] += 1
+            if state["step"] % a.log_every == 0:
+                if not math.isfinite(float(run_loss)):
+                    log(f"non-finite loss at step {state['step']}: restoring the last epoch checkpoint and stopping")
+                    if os.path.exists(ck_path):
+                        ck2 = torch.load(ck_path, map_location=dev, weights_only=False)
+                        model.load_state_dict(ck2["model"])
+                        opt.load_state_dict(ck2["opt"])
+                        state.update(ck2["state"])
+                    state["nonfinite"] = True
+                    stop = True
+                    nb = 0
+                    break
+                state["steps"].append({"step": state["step"], "epoch": state["epoch"] + nb / batcher.steps_per_epoch(),
+                                       "loss": float(run_loss) / a.log_every, "lr": state["lr"],
+                                       "t": round(state["train_seconds"] + time.time() - t_ep, 2)})
+                run_loss = 0.0
+            elapsed = time.time() - t_start
+            if elapsed > budget - EXPORT_RESERVE_S or (a.max_steps and state["step"] >= a.max_steps):
+                stop = True
+                break
+        dt = time.time() - t_ep
+        state["train_seconds"] += dt
+        ep_loss = float(tot) / max(nb, 1)
+        if stop and state.get("nonfinite"):
+            break
+        if stop and nb < batcher.steps_per_epoch():
+            log(f"stopping inside epoch {state['epoch']+1} after {nb} steps (budget/max-steps); "
+                f"partial-epoch loss {ep_loss:.5f}")
+            state["partial_epoch"] = {"epoch": state["epoch"] + 1, "steps": nb, "loss": ep_loss}
+            break
+        state["epoch"] += 1
+        rec = {"epoch": state["epoch"], "loss": ep_loss, "lr": state["lr"], "seconds": round(dt, 2),
+               "images_per_s": round(nimg / dt, 1)}
+        last_epoch = state["epoch"] >= a.epochs or time.time() - t_start > budget - EXPORT_RESERVE_S
+        if val_x is not None and (time.time() - last_val[0] >= a.val_every_s or last_epoch or state["epoch"] in snapshots):
+            rec["val_loss"] = val_loss()
+            last_val[0] = time.time()
+        if a.schedule == "plateau" and prev_loss is not None and prev_loss - ep_loss < a.plateau_tol:
+            new_lr = max(state["lr"] * a.lr_factor, a.min_lr)
+            rec["lr_drop"] = f"{state['lr']:.2e} -> {new_lr:.2e}"
+            state["lr"] = new_lr
+            for g in opt.param_groups:
+                g["lr"] = new_lr
+        prev_loss = ep_loss
+        state["epochs"].append(rec)
+        log(json.dumps(rec))
+        if time.time() - last_ck[0] >= a.checkpoint_every_s:
+            checkpoint()
+            last_ck[0] = time.time()
+        if state["epoch"] in snapshots:
+            sp = os.path.join(a.out, f"snap_e{state['epoch']:03d}.pt")
+            torch.save({"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                        "config": model.config, "args": meta_args, "epoch": state["epoch"]}, sp)
+            state["snapshots"].append(sp)
+            log(f"snapshot {sp}")
+    checkpoint()
+    total = time.time() - t_start
+    summary = {"args": vars(a), "device": str(dev),
+               "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU x{torch.get_num_threads()}",
+               "params": n_params, "gflops_256": gflops, "photos": batcher.n, "classes": classes,
+               "total_seconds": round(total, 1), **state,
+               "prior_top": {int(i): float(prior[i]) for i in np.argsort(-prior)[:5]}}
+    with open(os.path.join(a.out, "log.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    log(f"done: {state['epoch']} epochs, {state['step']} steps, train {state['train_seconds']:.0f}s, total {total:.0f}s")
+
+    if a.export or a.export_snapshots:
+        from .export import export_model, load_checkpoint_model
+        if a.export:
+            m, _ = load_checkpoint_model(ck_path)
+            info = export_model(m, a.export, name=a.name, description=a.description, temperature=0.38,
+                                input_size=a.input_size or a.size, trained=True)
+            log(f"exported {json.dumps(info)}")
+        if a.export_snapshots:
+            for sp in state["snapshots"]:
+                m, _ = load_checkpoint_model(sp)
+                outp = sp.replace(".pt", ".onnx")
+                info = export_model(m, outp, name=a.name, description=a.description + f" (snapshot {os.path.basename(sp)})",
+                                    temperature=0.38, input_size=a.input_size or a.size, trained=True)
+                log(f"exported snapshot {json.dumps(info)}")
+    logf.close()
+    return summary
+
+
+if __name__ == "__main__":
+    main()
