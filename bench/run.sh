@@ -28,7 +28,7 @@ if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   (cd bench/ort-raw && cargo build --release --locked)
   if [ ! -x "$out/tools/bin/oha" ] || ! "$out/tools/bin/oha" --version | grep -q "$OHA_VERSION"; then
     log "cargo install oha $OHA_VERSION (once; a few minutes)"
-    cargo install oha --version "$OHA_VERSION" --locked --no-default-features --root "$out/tools"
+    cargo install oha --version "$OHA_VERSION" --locked --no-default-features --features native-tls --root "$out/tools"
   fi
   if [ ! -x "$out/peer-venv/bin/python" ] || ! cmp -s bench/python_peer/requirements.txt "$out/peer-venv/.requirements"; then
     log "Python peer venv ($out/peer-venv)"
