@@ -7,6 +7,7 @@
 #   over the time budget, same data/aug):
 #     landscape-long, l2-long, general-long
 # Usage on the device:  bash training/gpu_run.sh          (OUT set by the device tool)
+#                       ROUND=2 BUDGET=170 bash training/gpu_run.sh   (the second, shorter call)
 # Local dry run (CPU):  OUT=/tmp/gout BUDGET=90 LIMIT=64 bash training/gpu_run.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -39,12 +40,21 @@ run() {  # name, then train args
     > "$RUNS/$name.out" 2>&1
   echo "$name exit $?" >> "$RUNS/status.txt"
 }
+if [ "${ROUND:-1}" = 2 ]; then
+  # round 2 (after round 1 showed overfitting of the long runs): cosine over a fixed epoch count
+  COS=(--schedule cosine --batch 128 --lr 2e-3 --min-lr 1e-6 --warmup-steps 100)
+  run general-cos16 --head ce "${GENERAL[@]}" "${COS[@]}" --epochs 16 --name colorizer-general --description "$D_G" &
+  run general-cos16-inprior --head ce "${GENERAL[@]}" "${COS[@]}" --epochs 16 --prior "$PACK/prior_probs.npy" --name colorizer-general --description "$D_G (ImageNet prior)" &
+  run landscape-cos30 --head ce "${INTEL[@]}" "${COS[@]}" --epochs 30 --name colorizer-landscape --description "$D_L" &
+  run l2-cos30 --head l2 "${INTEL[@]}" "${COS[@]}" --epochs 30 --name colorizer-l2 --description "$D_2" &
+else
 run landscape-seed --head ce "${INTEL[@]}" "${SEED[@]}" --name colorizer-landscape --description "$D_L" &
 run l2-seed --head l2 "${INTEL[@]}" "${SEED[@]}" --name colorizer-l2 --description "$D_2" &
 run general-seed --head ce "${GENERAL[@]}" "${SEED[@]}" --name colorizer-general --description "$D_G" &
 run landscape-long --head ce "${INTEL[@]}" "${LONG[@]}" --name colorizer-landscape --description "$D_L" &
 run l2-long --head l2 "${INTEL[@]}" "${LONG[@]}" --name colorizer-l2 --description "$D_2" &
 run general-long --head ce "${GENERAL[@]}" "${LONG[@]}" --name colorizer-general --description "$D_G" &
+fi
 ( while sleep 60; do nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader >> "$RUNS/gpu_util.txt" 2>/dev/null || break; tail -qn1 "$RUNS"/*/train.log 2>/dev/null | cut -c1-160; done ) &
 mon=$!
 wait $(jobs -p | grep -v "^$mon$") 2>/dev/null

@@ -48,9 +48,10 @@ def parse_args(argv=None):
     ap.add_argument("--plateau-tol", type=float, default=1e-4)
     ap.add_argument("--lr-factor", type=float, default=0.1)
     ap.add_argument("--min-lr", type=float, default=1e-6)
-    ap.add_argument("--schedule", choices=["plateau", "cosine-time"], default="plateau",
+    ap.add_argument("--schedule", choices=["plateau", "cosine", "cosine-time"], default="plateau",
                     help="plateau: the seed rule (lr x lr-factor when the epoch loss improves by < plateau-tol); "
-                         "cosine-time: cosine decay from --lr to --min-lr over --time-budget-s (GPU runs)")
+                         "cosine: cosine decay from --lr to --min-lr over --epochs (or over the time budget "
+                         "if that runs out first); cosine-time: cosine over --time-budget-s only")
     ap.add_argument("--val", action="append", default=[], help="folder or .npz: val loss each epoch")
     ap.add_argument("--val-limit", type=int, default=0)
     ap.add_argument("--val-every-s", type=float, default=10.0, help="val loss at most this often (seconds)")
@@ -240,8 +241,11 @@ def main(argv=None):
         for L, ab in batcher.epoch():
             if dev.type == "cuda":
                 L = L.contiguous(memory_format=torch.channels_last)
-            if a.schedule == "cosine-time":
+            if a.schedule in ("cosine", "cosine-time"):
                 frac = min(1.0, (time.time() - t_train0) / max(budget - EXPORT_RESERVE_S - (t_train0 - t_start), 1.0))
+                if a.schedule == "cosine":
+                    frac = max(frac if budget < float("inf") else 0.0,
+                               state["step"] / (a.epochs * batcher.steps_per_epoch()))
                 state["lr"] = a.min_lr + 0.5 * (a.lr - a.min_lr) * (1 + math.cos(math.pi * frac))
                 if state["step"] < a.warmup_steps:
                     state["lr"] *= (state["step"] + 1) / a.warmup_steps
