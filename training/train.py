@@ -145,7 +145,7 @@ def main(argv=None):
     ck = None
     if a.resume and os.path.exists(ck_path):
         ck = torch.load(ck_path, map_location="cpu", weights_only=False)
-        log(f"resuming from {ck_path} at epoch {ck['epoch']}")
+        log(f"resuming from {ck_path} at epoch {ck['state']['epoch']}, step {ck['state']['step']}")
     if ck is not None:
         prior = np.asarray(ck["prior"])
         counts = ck.get("prior_counts")

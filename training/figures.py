@@ -1,0 +1,124 @@
+"""Figures for the model card: loss curves and result grids (truth | gray | ours | L2).
+
+  python -m training.figures loss --log landscape=training/runs/gpu1/landscape-seed/log.json \
+      --log general=... --out models/loss_curve.png
+  python -m training.figures grid --data ../shared/data/intel/val --model models/colorizer-landscape.onnx \
+      --l2 models/colorizer-l2.onnx --n 4 --out models/grid_landscape.png [--classes faces]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from . import evaluate as ev
+
+
+def loss_curve(logs: dict[str, str], out: str):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ce = {k: v for k, v in logs.items()}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for name, path in ce.items():
+        d = json.load(open(path))
+        head = d["args"]["head"]
+        ax = axes[0] if head == "ce" else axes[1]
+        st = d["steps"]
+        if st:
+            x = np.array([s["epoch"] for s in st])
+            y = np.array([s["loss"] for s in st])
+            k = max(1, len(y) // 200)
+            ys = np.convolve(y, np.ones(k) / k, mode="valid")
+            line, = ax.plot(x[k - 1:], ys, lw=1, alpha=0.8, label=f"{name} train")
+            col = line.get_color()
+        else:
+            col = None
+        ve = [(e["epoch"], e["val_loss"]) for e in d["epochs"] if "val_loss" in e]
+        if ve:
+            ax.plot(*zip(*ve), "o--", ms=3, color=col, label=f"{name} val")
+        for e in d["epochs"]:
+            if "lr_drop" in e and not e["lr_drop"].endswith(e["lr_drop"].split(" -> ")[0]):
+                ax.axvline(e["epoch"], color=col, lw=0.5, ls=":")
+    axes[0].set_title("rebalanced cross-entropy (313 bins)")
+    axes[1].set_title("L2 baseline: mean squared ab error / 100^2")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+def _label(img: Image.Image, text: str) -> Image.Image:
+    d = ImageDraw.Draw(img)
+    d.rectangle([0, 0, 7 * len(text) + 6, 14], fill=(0, 0, 0))
+    d.text((3, 1), text, fill=(255, 255, 255))
+    return img
+
+
+def grid(data: str, model: str, l2: str | None, out: str, n: int = 4, classes=None, T=None,
+         tile: int = 160, limit=None, threads=2):
+    models = {"ours": model}
+    if l2:
+        models["l2"] = l2
+    col = ev.OnnxColorizer(model, threads)
+    T = T or col.temperature
+    res = ev.evaluate(data, models, temperatures=[T], threads=threads, limit=limit, keep_outputs=True,
+                      log=lambda *_: None)
+    photos = res["_photos"]
+    outs = res["_outputs"]
+    ours_row = f"ours T={T:g}"
+    per = {r["path"]: r for r in res["per_image"][ours_row]}
+    gray = {r["path"]: r for r in res["per_image"]["gray"]}
+    idx = [i for i, p in enumerate(photos) if not classes or p["class"] in classes]
+    gain = {i: per[photos[i]["path"]]["psnr"] - gray[photos[i]["path"]]["psnr"] for i in idx}
+    order = sorted(idx, key=lambda i: -gain[i])
+    picks = [("good", i) for i in order[:n]] + [("bad", i) for i in order[::-1][:n]]
+    cols = ["truth", "gray", f"ours T={T:g}"] + (["L2"] if l2 else [])
+    W = tile * len(cols)
+    canvas = Image.new("RGB", (W, tile * len(picks)), (255, 255, 255))
+    for r, (kind, i) in enumerate(picks):
+        ph = photos[i]
+        ims = [ph["rgb"], outs["gray"][i], outs[ours_row][i]] + ([outs["l2"][i]] if l2 else [])
+        for c, im in enumerate(ims):
+            t = Image.fromarray(im).resize((tile, tile), Image.BICUBIC)
+            txt = cols[c] if c else f"{kind}: {ph['class']} {ph['path'].split('/')[-1][:10]}"
+            if c == 2:
+                txt += f" {per[ph['path']]['psnr']:.1f}dB"
+            if c == 1:
+                txt += f" {gray[ph['path']]['psnr']:.1f}dB"
+            canvas.paste(_label(t, txt), (c * tile, r * tile))
+    canvas.save(out)
+    return [(k, photos[i]["path"], round(gain[i], 2)) for k, i in picks]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    a1 = sub.add_parser("loss")
+    a1.add_argument("--log", action="append", required=True, help="NAME=log.json")
+    a1.add_argument("--out", required=True)
+    a2 = sub.add_parser("grid")
+    a2.add_argument("--data", required=True)
+    a2.add_argument("--model", required=True)
+    a2.add_argument("--l2")
+    a2.add_argument("--out", required=True)
+    a2.add_argument("--n", type=int, default=4, help="good and bad rows each (ranked by PSNR gain over gray)")
+    a2.add_argument("--classes", help="comma list of classes to draw from")
+    a2.add_argument("--temperature", type=float)
+    a2.add_argument("--tile", type=int, default=160)
+    a = ap.parse_args(argv)
+    if a.cmd == "loss":
+        loss_curve(dict(x.split("=", 1) for x in a.log), a.out)
+    else:
+        picks = grid(a.data, a.model, a.l2, a.out, a.n, a.classes.split(",") if a.classes else None,
+                     a.temperature, a.tile)
+        print(json.dumps(picks))
+
+
+if __name__ == "__main__":
+    main()

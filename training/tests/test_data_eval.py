@@ -1,0 +1,73 @@
+"""Pack round trip, GPU batcher (on CPU), evaluation metrics and the evaluate CLI."""
+import json
+
+import numpy as np
+import torch
+
+from training import evaluate as ev
+from training.data import GpuBatcher, load_folder, load_pack
+from training.export import export_model, untrained_model
+from training.pack import pack
+
+
+def test_pack_roundtrip(photo_folder, tmp_path):
+    info = pack(photo_folder, str(tmp_path / "p.npz"), size=32, quality=90, workers=1)
+    assert info["images"] == 10 and info["classes"] == {"alpha": 5, "beta": 5}
+    x, y, classes = load_pack(str(tmp_path / "p.npz"), workers=2)
+    ref, ry, _ = load_folder(photo_folder, 32)
+    assert x.shape == (10, 32, 32, 3) and classes == ["alpha", "beta"] and (y == ry).all()
+    assert np.abs(x.astype(float) - ref).mean() < 6  # lossy WebP, small error
+    x3, y3, _ = load_pack(str(tmp_path / "p.npz"), limit=3)
+    assert len(x3) == 3
+
+
+def test_batcher_crops_flips_and_lab(photo_folder):
+    x, _, _ = load_folder(photo_folder, 40)
+    b = GpuBatcher(x, "cpu", crop=32, batch=4, seed=0)
+    batches = list(b.epoch())
+    assert len(batches) == b.steps_per_epoch() == 3
+    L, ab = batches[0]
+    assert L.shape == (4, 1, 32, 32) and ab.shape == (4, 2, 32, 32)
+    assert 0 <= L.min() and L.max() <= 100.01
+    # a crop with no flip equals the source region
+    b.crop = 40
+    b.ar = torch.arange(40)
+    L2, _ = b.make_batch(torch.tensor([0]))
+    from training.lab import rgb_to_lab_torch
+    full = rgb_to_lab_torch(torch.from_numpy(x[:1]).permute(0, 3, 1, 2).float() / 255)[:, :1]
+    assert torch.allclose(L2, full, atol=1e-4) or torch.allclose(L2, full.flip(-1), atol=1e-4)
+
+
+def test_metrics():
+    rng = np.random.default_rng(0)
+    img = (rng.random((32, 32, 3)) * 255).astype(np.uint8)
+    assert ev.psnr(img, img) == 100.0
+    assert abs(ev.ssim(img, img) - 1) < 1e-9
+    gray = np.repeat(img[..., :1], 3, -1)
+    assert ev.colourfulness(gray) == 0.0
+    assert ev.colourfulness(img) > 10
+    ab = rng.random((32, 32, 2)) * 50
+    assert ev.ab_auc(ab, ab) == 1.0
+    assert ev.ab_auc(ab, ab + 200) == 0.0
+    # error of exactly 75 everywhere -> CDF is 0 below 75 and 1 from 75: AuC = 76/151
+    assert abs(ev.ab_auc(np.zeros((4, 4, 2)), np.stack([np.full((4, 4), 75.0), np.zeros((4, 4))], -1)) - 76 / 151) < 1e-9
+
+
+def test_evaluate_cli(photo_folder, tmp_path):
+    ce = tmp_path / "ce.onnx"
+    l2 = tmp_path / "l2.onnx"
+    export_model(untrained_model("ce"), str(ce), name="ce", description="", input_size=32)
+    export_model(untrained_model("l2"), str(l2), name="l2", description="", input_size=32)
+    md, js = tmp_path / "r.md", tmp_path / "r.json"
+    ev.main(["--data", photo_folder, "--model", f"ce={ce}", "--model", f"l2={l2}", "--temperatures", "0.2,1.0",
+             "--out-md", str(md), "--out-json", str(js)])
+    res = json.loads(js.read_text())
+    rows = {r["row"]: r for r in res["rows"]}
+    assert {"gray", "l2", "ce T=0.2", "ce T=0.38", "ce T=1"} <= set(rows)
+    g = rows["gray"]["metrics"]
+    assert g["all"]["n"] == 10 and g["alpha"]["n"] == 5 and g["beta"]["n"] == 5
+    assert g["all"]["cf_pred"] < 0.5            # the gray row has (almost) no colour
+    assert 0 <= rows["ce T=0.38"]["metrics"]["all"]["auc"] <= 1
+    assert res["picked_T"]["ce"]["T"] in (0.2, 0.38, 1.0)
+    text = md.read_text()
+    assert "PSNR" in text and "alpha" in text and "T sweep" in text
