@@ -63,36 +63,22 @@ async fn sixty_four_clients_against_a_pool_of_two() {
     assert_eq!((a.unwrap().status().as_u16(), b.unwrap().status().as_u16()), (200, 200));
 }
 
+async fn post_with_fault(app: &TestApp) -> reqwest::Response {
+    let req = app.client.post(app.url("/colorize")).header("content-type", "image/png").header("x-colorizer-fault", "panic");
+    req.body(gray_png(32, 32)).send().await.unwrap()
+}
+
 #[tokio::test]
 async fn a_panic_fails_one_request_only() {
     let app = spawn(&["--fault-injection"]).await;
-    let resp = app
-        .client
-        .post(app.url("/colorize"))
-        .header("content-type", "image/png")
-        .header("x-colorizer-fault", "panic")
-        .body(gray_png(32, 32))
-        .send()
-        .await
-        .unwrap();
-    let p = expect_problem(resp, 500).await;
+    let p = expect_problem(post_with_fault(&app).await, 500).await;
     assert!(p["type"].as_str().unwrap().ends_with("internal"));
     let reqs = (0..4).map(|_| app.client.post(app.url("/colorize")).header("content-type", "image/png").body(gray_png(48, 48)).send());
     for r in futures::future::join_all(reqs).await {
         assert_eq!(r.unwrap().status(), 200);
     }
     // Without the setting, the header does nothing.
-    let plain = spawn(&[]).await;
-    let resp = plain
-        .client
-        .post(plain.url("/colorize"))
-        .header("content-type", "image/png")
-        .header("x-colorizer-fault", "panic")
-        .body(gray_png(32, 32))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(post_with_fault(&spawn(&[]).await).await.status(), 200);
 }
 
 #[tokio::test]
