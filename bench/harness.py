@@ -374,14 +374,17 @@ def raw_ort(args, sessions: int, threads: int, seconds: float, image: dict) -> d
     record(cmd)
     m0 = machine_busy_ticks()
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    stdout, stderr = p.communicate()
     wall = time.perf_counter() - t0
-    if out.returncode != 0:
-        raise RuntimeError(f"ort-raw failed: {out.stderr}")
-    r = json.loads(out.stdout)
+    if p.returncode != 0:
+        raise RuntimeError(f"ort-raw failed: {stderr.decode()}")
+    r = json.loads(stdout)
     m1 = machine_busy_ticks()
     r["machine_cores"] = (m1[0] - m0[0]) / CLK_TCK / wall
-    log(f"  raw ORT {sessions}x{threads}: {r['images_per_s']:.2f} img/s  p50 {r['p50_ms']:.2f} ms  input {r['input_hw']}")
+    r["cpu_cores"] = r["cpu_ticks"] / CLK_TCK / r["seconds"]
+    r["cpu_s_per_image"] = r["cpu_ticks"] / CLK_TCK / max(1, r["images"])
+    log(f"  raw ORT {sessions}x{threads}: {r['images_per_s']:.2f} img/s  p50 {r['p50_ms']:.2f} ms  input {r['input_hw']}  cpu {r['cpu_cores']:.2f} cores, {1000 * r['cpu_s_per_image']:.1f} ms/img")
     return r
 
 
@@ -462,6 +465,8 @@ def main() -> int:
     ap.add_argument("--peer-threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--queue", type=int, default=64, help="service --queue (64: c=32 is admitted whole)")
     ap.add_argument("--seconds", type=float, help="seconds per measured load run")
+    ap.add_argument("--big", default="1MP,4MP,12MP", help="large photos measured at c=2 (comma list; empty: none)")
+    ap.add_argument("--conc", default="1,2,8,32", help="concurrencies for 256x256")
     ap.add_argument("--only", default="", help="comma list of phases to run: raw,cold,service,alt,python,extra (default all)")
     ap.add_argument("--out", type=Path, help="run folder (default bench/out/run-<time>)")
     ap.add_argument("--report", type=Path, default=BENCH / "REPORT.md")
@@ -488,8 +493,8 @@ def main() -> int:
     images = make_images(BENCH / "out/images", quick)
     res["images"] = {k: {kk: (rel(vv) if kk == "path" else vv) for kk, vv in v.items()} for k, v in images.items()}
     small = images["256"]
-    conc = [1, 2, 8, 32]
-    big = ["1MP", "4MP", "12MP"]
+    conc = [int(c) for c in args.conc.split(",") if c]
+    big = [b for b in args.big.split(",") if b]
 
     if "raw" in phases:
         log("raw ONNX Runtime (Session::run only)")
@@ -533,7 +538,7 @@ def main() -> int:
     if "alt" in phases:
         alt = service_target("service-1x2", args.service_bin, args.model, 1, 2, rundir, args.queue)
         log("load: service, 1 session x 2 threads (the threads-vs-sessions split)")
-        matrix(alt, [2, 8], [])
+        matrix(alt, [c for c in conc if c in (2, 8)] or conc[:1], [])
     for spec in args.service if "extra" in phases else []:
         label, binary, pool, threads = parse_service_spec(spec)
         t = service_target(label, binary, args.model, pool, threads, rundir, args.queue)
