@@ -3,7 +3,8 @@
   python -m training.figures loss --log landscape=training/runs/gpu1/landscape-seed/log.json \
       --log general=... --out models/loss_curve.png
   python -m training.figures grid --data ../shared/data/intel/val --model models/colorizer-landscape.onnx \
-      --l2 models/colorizer-l2.onnx --n 4 --out models/grid_landscape.png [--classes faces]
+      --l2 models/colorizer-l2.onnx --n 3 --out models/grid_landscape.png [--classes faces] \
+      [--extra landscape=models/colorizer-landscape.onnx]
 """
 from __future__ import annotations
 
@@ -26,19 +27,14 @@ def loss_curve(logs: dict[str, str], out: str):
         d = json.load(open(path))
         head = d["args"]["head"]
         ax = axes[0] if head == "ce" else axes[1]
-        st = d["steps"]
-        if st:
-            x = np.array([s["epoch"] for s in st])
-            y = np.array([s["loss"] for s in st])
-            k = max(1, len(y) // 200)
-            ys = np.convolve(y, np.ones(k) / k, mode="valid")
-            line, = ax.plot(x[k - 1:], ys, lw=1, alpha=0.8, label=f"{name} train")
-            col = line.get_color()
-        else:
-            col = None
+        # training loss: the mean over each epoch (the step log of the first GPU runs divided
+        # the first window of every epoch by the full window length, so it is not plotted)
+        ep = [(e["epoch"], e["loss"]) for e in d["epochs"]]
+        line, = ax.plot(*zip(*ep), "-", lw=1.2, label=f"{name} train (epoch mean)")
+        col = line.get_color()
         ve = [(e["epoch"], e["val_loss"]) for e in d["epochs"] if "val_loss" in e]
         if ve:
-            ax.plot(*zip(*ve), "o--", ms=3, color=col, label=f"{name} val")
+            ax.plot(*zip(*ve), "o--", ms=2.5, lw=0.9, color=col, label=f"{name} val")
         for e in d["epochs"]:
             if "lr_drop" in e and not e["lr_drop"].endswith(e["lr_drop"].split(" -> ")[0]):
                 ax.axvline(e["epoch"], color=col, lw=0.5, ls=":")
@@ -46,6 +42,7 @@ def loss_curve(logs: dict[str, str], out: str):
     axes[1].set_title("L2 baseline: mean squared ab error / 100^2")
     for ax in axes:
         ax.set_xlabel("epoch")
+        ax.set_xscale("symlog", linthresh=30)
         ax.set_ylabel("loss")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
@@ -61,14 +58,19 @@ def _label(img: Image.Image, text: str) -> Image.Image:
 
 
 def grid(data: str, model: str, l2: str | None, out: str, n: int = 4, classes=None, T=None,
-         tile: int = 160, limit=None, threads=2):
+         tile: int = 160, limit=None, threads=2, extra: dict | None = None):
     models = {"ours": model}
     if l2:
         models["l2"] = l2
+    extra = extra or {}
+    extra_T = {}
+    for k, p in extra.items():
+        models[k] = p
+        extra_T[k] = ev.OnnxColorizer(p, threads).temperature
     col = ev.OnnxColorizer(model, threads)
     T = T or col.temperature
-    res = ev.evaluate(data, models, temperatures=[T], threads=threads, limit=limit, keep_outputs=True,
-                      log=lambda *_: None)
+    res = ev.evaluate(data, models, temperatures=sorted({T, *extra_T.values()}), threads=threads, limit=limit,
+                      keep_outputs=True, log=lambda *_: None)
     photos = res["_photos"]
     outs = res["_outputs"]
     ours_row = f"ours T={T:g}"
@@ -78,12 +80,14 @@ def grid(data: str, model: str, l2: str | None, out: str, n: int = 4, classes=No
     gain = {i: per[photos[i]["path"]]["psnr"] - gray[photos[i]["path"]]["psnr"] for i in idx}
     order = sorted(idx, key=lambda i: -gain[i])
     picks = [("good", i) for i in order[:n]] + [("bad", i) for i in order[::-1][:n]]
-    cols = ["truth", "gray", f"ours T={T:g}"] + (["L2"] if l2 else [])
+    cols = ["truth", "gray", f"ours T={T:g}"] + (["L2 (intel)"] if l2 else []) + \
+        [f"{k} T={extra_T[k]:g}" for k in extra]
     W = tile * len(cols)
     canvas = Image.new("RGB", (W, tile * len(picks)), (255, 255, 255))
     for r, (kind, i) in enumerate(picks):
         ph = photos[i]
-        ims = [ph["rgb"], outs["gray"][i], outs[ours_row][i]] + ([outs["l2"][i]] if l2 else [])
+        ims = [ph["rgb"], outs["gray"][i], outs[ours_row][i]] + ([outs["l2"][i]] if l2 else []) + \
+            [outs[f"{k} T={extra_T[k]:g}"][i] for k in extra]
         for c, im in enumerate(ims):
             t = Image.fromarray(im).resize((tile, tile), Image.BICUBIC)
             txt = cols[c] if c else f"{kind}: {ph['class']} {ph['path'].split('/')[-1][:10]}"
@@ -92,7 +96,7 @@ def grid(data: str, model: str, l2: str | None, out: str, n: int = 4, classes=No
             if c == 1:
                 txt += f" {gray[ph['path']]['psnr']:.1f}dB"
             canvas.paste(_label(t, txt), (c * tile, r * tile))
-    canvas.save(out)
+    canvas.save(out, optimize=True)
     return [(k, photos[i]["path"], round(gain[i], 2)) for k, i in picks]
 
 
@@ -110,13 +114,14 @@ def main(argv=None):
     a2.add_argument("--n", type=int, default=4, help="good and bad rows each (ranked by PSNR gain over gray)")
     a2.add_argument("--classes", help="comma list of classes to draw from")
     a2.add_argument("--temperature", type=float)
-    a2.add_argument("--tile", type=int, default=160)
+    a2.add_argument("--tile", type=int, default=128)
+    a2.add_argument("--extra", action="append", default=[], help="NAME=PATH: another model's column (its metadata T)")
     a = ap.parse_args(argv)
     if a.cmd == "loss":
         loss_curve(dict(x.split("=", 1) for x in a.log), a.out)
     else:
         picks = grid(a.data, a.model, a.l2, a.out, a.n, a.classes.split(",") if a.classes else None,
-                     a.temperature, a.tile)
+                     a.temperature, a.tile, extra=dict(x.split("=", 1) for x in a.extra))
         print(json.dumps(picks))
 
 

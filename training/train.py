@@ -237,7 +237,7 @@ def main(argv=None):
         model.train()
         t_ep = time.time()
         tot, nb, nimg = 0.0, 0, 0
-        run_loss = 0.0
+        run_loss, run_n = 0.0, 0   # window for the step log (restarts with each epoch)
         for L, ab in batcher.epoch():
             if dev.type == "cuda":
                 L = L.contiguous(memory_format=torch.channels_last)
@@ -258,6 +258,7 @@ def main(argv=None):
             lv = loss.detach()
             tot = tot + lv
             run_loss = run_loss + lv
+            run_n += 1
             nb += 1
             nimg += L.shape[0]
             state["step"] += 1
@@ -274,9 +275,9 @@ def main(argv=None):
                     nb = 0
                     break
                 state["steps"].append({"step": state["step"], "epoch": state["epoch"] + nb / batcher.steps_per_epoch(),
-                                       "loss": float(run_loss) / a.log_every, "lr": state["lr"],
+                                       "loss": float(run_loss) / run_n, "lr": state["lr"],
                                        "t": round(state["train_seconds"] + time.time() - t_ep, 2)})
-                run_loss = 0.0
+                run_loss, run_n = 0.0, 0
             elapsed = time.time() - t_start
             if elapsed > budget - EXPORT_RESERVE_S or (a.max_steps and state["step"] >= a.max_steps):
                 stop = True
