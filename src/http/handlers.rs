@@ -25,7 +25,7 @@ use crate::pipeline::{self, Limits, OutputOptions, PipelineError};
 pub struct ColorizeQuery {
     /// Decoding temperature, 0 < T <= 1: lower is more vivid (T -> 0 is the mode), 1 is the
     /// mean (safe, duller). Default: the model's own, else 0.38. Ignored by models that output ab.
-    #[param(minimum = 0.0, maximum = 1.0, example = 0.38)]
+    #[param(minimum = 0.0, maximum = 1.0)]
     temperature: Option<f32>,
     /// Output format; default from `Accept`, else png. WebP is lossless.
     #[param(value_type = Option<OutputFormat>)]
@@ -219,10 +219,11 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     request_body(
         description = "The image: raw bytes with an image/* content type, or multipart/form-data with a part named `image`.",
         content(
-            (Vec<u8> = "image/jpeg"),
-            (Vec<u8> = "image/png"),
-            (Vec<u8> = "image/webp"),
             (UploadForm = "multipart/form-data"),
+            (ImageBytes = "image/jpeg"),
+            (ImageBytes = "image/png"),
+            (ImageBytes = "image/webp"),
+            (ImageBytes = "application/octet-stream"),
         )
     ),
     responses(
@@ -232,7 +233,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
                 ("X-Request-Id" = String, description = "Request id (echoed if the client sent one)"),
                 ("X-Colorizer-Model" = String, description = "Name of the model that answered"),
             ),
-            content((Vec<u8> = "image/png"), (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/webp"))),
+            content((ImageBytes = "image/png"), (ImageBytes = "image/jpeg"), (ImageBytes = "image/webp"))),
         (status = 400, description = "Not a decodable image, or malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong API key (when keys are configured)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over the size limit", body = Problem, content_type = "application/problem+json"),
@@ -319,6 +320,12 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
     h.insert("x-colorizer-temperature", HeaderValue::from_str(&format!("{temperature}")).expect("ascii"));
     Ok(resp)
 }
+
+/// An image file's bytes.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub struct ImageBytes(Vec<u8>);
 
 /// Multipart form of `POST /colorize`.
 #[derive(utoipa::ToSchema)]
