@@ -360,11 +360,12 @@ def load_run(t: Target, image: dict, img_name: str, c: int, seconds: float, warm
         "cpu_cores": s.cpu / s.wall, "cpu_s_per_image": s.cpu / ok if ok else None,
         "peak_rss_mib": s.peak_rss_mib, "loadgen_cpu_cores": loadgen_cpu / s.wall,
         "other_cores": max(0.0, s.machine_cores - s.cpu / s.wall - loadgen_cpu / s.wall),
+        "idle_cores": max(0.0, (os.cpu_count() or 1) - s.machine_cores),
     }
     if t.kind == "service":
         r["stages"] = stage_delta(before, after)
     log(f"  {t.label:>10} {img_name:>4} c={c:<2} {r['rps']:7.2f} img/s  p50 {r['p50_ms'] or 0:8.1f} ms  p99 {r['p99_ms'] or 0:8.1f} ms  "
-        f"err {errs}  cpu {r['cpu_cores']:.2f}  rss {r['peak_rss_mib']:.0f} MiB  other {r['other_cores']:.2f}")
+        f"err {errs}  cpu {r['cpu_cores']:.2f} ({1000 * (r['cpu_s_per_image'] or 0):.1f} ms/img) idle {r['idle_cores']:.2f}  rss {r['peak_rss_mib']:.0f} MiB  other {r['other_cores']:.2f}")
     return r
 
 
@@ -455,7 +456,11 @@ def check_same_job(svc: Target, peer: Target, image: dict, outdir: Path) -> dict
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="short runs (about 4 minutes in all)")
-    ap.add_argument("--model", type=Path, default=REPO / "tests/fixtures/untrained-colorizer.onnx")
+    default_model = REPO / "models/colorizer.onnx"
+    if not default_model.exists():
+        default_model = REPO / "tests/fixtures/untrained-colorizer.onnx"
+    ap.add_argument("--model", type=Path, default=default_model,
+                    help="ONNX model (default: models/colorizer.onnx, the service's default model; else the untrained fixture)")
     ap.add_argument("--service-bin", type=Path, default=REPO / "target/release/colorizer")
     ap.add_argument("--service", action="append", default=[],
                     help="extra service to measure in the same run: LABEL=BIN[:POOLxTHREADS] (before/after of a patch)")
@@ -509,46 +514,47 @@ def main() -> int:
     runs: list[dict] = []
     res["runs"] = runs
 
-    def matrix(t: Target, concs, bigs):
-        t.start()
-        try:
-            for c in concs:
-                runs.append(load_run(t, small, "256", c, secs, warm, rundir))
-            for name in bigs:
-                runs.append(load_run(t, images[name], name, 2, big_secs, warm if name != "12MP" else 0, rundir))
-            if t.kind == "service":
-                st, body = http_get(t.port, "/info")
-                res.setdefault("info", {})[t.label] = json.loads(body)
-        finally:
-            t.stop()
-
-    if "service" in phases and "python" in phases:
-        log("same job check")
-        main_svc.start()
-        peer.start()
-        try:
-            res["check"] = check_same_job(main_svc, peer, small, rundir)
-        finally:
-            main_svc.stop()
-            peer.stop()
-
+    # Every target runs at once (idle ones cost nothing) and each load point is measured on all of
+    # them in turn, so that a comparison is between runs a few seconds apart on this shared machine.
+    plan: list[tuple[Target, list[int], list[str]]] = []
     if "service" in phases:
-        log(f"load: service (pool {main_svc.pool} x {main_svc.threads} thread)")
-        matrix(main_svc, conc, big)
+        plan.append((main_svc, conc, big))
     if "alt" in phases:
         alt = service_target("service-1x2", args.service_bin, args.model, 1, 2, rundir, args.queue)
-        log("load: service, 1 session x 2 threads (the threads-vs-sessions split)")
-        matrix(alt, [c for c in conc if c in (2, 8)] or conc[:1], [])
+        plan.append((alt, [c for c in conc if c in (2, 8)] or conc[:1], []))
     for spec in args.service if "extra" in phases else []:
         label, binary, pool, threads = parse_service_spec(spec)
         t = service_target(label, binary, args.model, pool, threads, rundir, args.queue)
-        log(f"load: {label} ({rel(binary)}, pool {pool} x {threads})")
         if "cold" in phases:
             res.setdefault("cold", {})[label] = cold_starts(t, 3 if quick else 7)
-        matrix(t, conc, big)
+        plan.append((t, conc, big))
     if "python" in phases:
-        log(f"load: python peer ({args.peer_threads} ORT threads)")
-        matrix(peer, conc, big)
+        plan.append((peer, conc, big))
+    res["targets"] = [{"label": t.label, "kind": t.kind, "pool": t.pool, "threads": t.threads, "command": " ".join(t.cmd)}
+                      for t, _, _ in plan]
+    started: list[Target] = []
+    try:
+        for t, _, _ in plan:
+            t.start()
+            started.append(t)
+            log(f"started {t.label} (pool {t.pool} x {t.threads} threads)")
+        if "service" in phases and "python" in phases:
+            log("same job check")
+            res["check"] = check_same_job(main_svc, peer, small, rundir)
+        points = [("256", c) for c in conc] + [(b, 2) for b in big]
+        for img, c in points:
+            log(f"load point: {img} at c={c}")
+            for t, cs, bs in plan:
+                if (img == "256" and c in cs) or (img != "256" and img in bs):
+                    first_big = img == "12MP"
+                    runs.append(load_run(t, images[img], img, c, secs if img == "256" else big_secs,
+                                         0 if first_big else warm, rundir))
+        for t, _, _ in plan:
+            if t.kind == "service":
+                res.setdefault("info", {})[t.label] = json.loads(http_get(t.port, "/info")[1])
+    finally:
+        for t in started:
+            t.stop()
 
     if "raw" in phases:
         log("raw ONNX Runtime again (drift)")

@@ -52,6 +52,8 @@ def saturated(res, target):
 
 
 def targets(res):
+    if res.get("targets"):
+        return [t["label"] for t in res["targets"]]
     seen = []
     for r in res.get("runs", []):
         if r["target"] not in seen:
@@ -144,12 +146,41 @@ def plots(res, outdir: Path) -> list[tuple[str, str]]:
         plt.close(fig)
         made.append(("large.png", "Large photos at concurrency 2: megapixels/s and p50 latency"))
 
+    # Before/after (extra service builds measured in the same run).
+    extra = [t for t in tg if t not in ("service", "python", "service-1x2")]
+    if extra:
+        pts = [(r["image"], r["c"]) for r in runs_of(res, "service")]
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        w = 0.8 / (1 + len(extra))
+        for i, t in enumerate(["service"] + extra):
+            xs = [j + i * w for j in range(len(pts))]
+            rel_rps = []
+            cpu = []
+            for img, c in pts:
+                o, b = one(res, t, img, c), one(res, "service", img, c)
+                rel_rps.append(o["rps"] / b["rps"] if o and b and b["rps"] else 0)
+                cpu.append(1000 * o["cpu_s_per_image"] / (1000 * b["cpu_s_per_image"]) if o and b and o["cpu_s_per_image"] else 0)
+            axes[0].bar(xs, rel_rps, w, label=t, color=col(t))
+            axes[1].bar(xs, cpu, w, label=t, color=col(t))
+        for ax, yl in ((axes[0], "throughput / service (before)"), (axes[1], "CPU per image / service (before)")):
+            ax.set_xticks([j + w * len(extra) / 2 for j in range(len(pts))], [f"{i} c={c}" for i, c in pts], fontsize=8)
+            ax.axhline(1.0, color="k", lw=0.8)
+            ax.set_ylabel(yl)
+            ax.grid(alpha=0.3, axis="y")
+            ax.legend(fontsize=8)
+        fig.suptitle("Before / after, measured side by side in the same run")
+        fig.tight_layout()
+        fig.savefig(outdir / "before_after.png", dpi=110)
+        plt.close(fig)
+        made.append(("before_after.png", "Patched builds against the service as built from main: throughput and CPU per image"))
+
     # Stage split (service runs).
-    st_runs = [r for r in res.get("runs", []) if r.get("stages") and r["target"] in ("service",)
+    st_runs = [r for r in res.get("runs", []) if r.get("stages") and r["target"] not in ("service-1x2",)
                and (r["image"] != "256" or r["c"] in (1, 8))]
+    st_runs.sort(key=lambda r: (tg.index(r["target"]) if r["target"] in tg else 9, {"256": 0, "1MP": 1, "4MP": 2, "12MP": 3}[r["image"]], r["c"]))
     if st_runs:
         fig, ax = plt.subplots(figsize=(8, 0.6 * len(st_runs) + 1.5))
-        labels = [f"{r['image']} c={r['c']}" for r in st_runs]
+        labels = [f"{r['target']} {r['image']} c={r['c']}" for r in st_runs]
         left = [0.0] * len(st_runs)
         cmap = plt.get_cmap("tab10")
         for k, s in enumerate(STAGES):
@@ -200,6 +231,13 @@ def write(res: dict, rundir: Path, report: Path) -> None:
         v = svc_sat["rps"] / raw21
         L.append(f"| service (2 sessions x 1 thread, best of c=2/8/32: {svc_sat['rps']:.1f} img/s at c={svc_sat['c']}) / raw ORT 2x1 "
                  f"({raw21:.1f} img/s) | **{v:.2f}** | >= 0.9 | {verdict(v, 0.9)} |")
+    raw_cpu = [res[k]["2x1"].get("cpu_s_per_image") for k in ("raw_start", "raw_end") if k in res and "2x1" in res[k]]
+    raw_cpu = statistics.mean(raw_cpu) if raw_cpu and all(raw_cpu) else None
+    if svc_sat and raw_cpu and svc_sat.get("cpu_s_per_image"):
+        v = raw_cpu / svc_sat["cpu_s_per_image"]
+        L.append(f"| CPU per image: raw ORT 2x1 ({1000 * raw_cpu:.1f} ms) / service at that point "
+                 f"({1000 * svc_sat['cpu_s_per_image']:.1f} ms); the ratio the throughput would have with all cores busy | "
+                 f"{v:.2f} | (>= 0.9) | {verdict(v, 0.9)} |")
     alt = saturated(res, "service-1x2")
     if alt and raw12:
         v = alt["rps"] / raw12
@@ -252,26 +290,30 @@ def write(res: dict, rundir: Path, report: Path) -> None:
     L.append("`bench/ort-raw`: the service's session settings (graph optimisation all, intra-op threads as given, one inter-op "
              "thread, no spinning), the input the service feeds for a 256x256 photo, nothing but `Session::run` in a loop, one OS "
              "thread per session.\n")
-    L.append("| sessions x threads | when | input | images/s | p50 ms | p99 ms | machine cores busy |")
-    L.append("|---|---|---|---|---|---|---|")
+    L.append("| sessions x threads | when | input | images/s | p50 ms | p99 ms | its CPU (cores) | CPU ms/img | machine cores busy |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
     for when in ("raw_start", "raw_end"):
         for key, r in (res.get(when) or {}).items():
             L.append(f"| {key} | {when.split('_')[1]} | {r['input_hw'][0]}x{r['input_hw'][1]} -> {r['output_shape']} | "
-                     f"{r['images_per_s']:.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['machine_cores']:.2f} |")
+                     f"{r['images_per_s']:.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {f(r.get('cpu_cores'), 2)} | "
+                     f"{f(1000 * r['cpu_s_per_image'] if r.get('cpu_s_per_image') else None, 2)} | {r['machine_cores']:.2f} |")
     L.append("")
 
     # Load tables.
     L.append("## Load (oha)\n")
-    L.append("img/s counts 200 answers only. CPU: the server process's CPU time over the run (cores); CPU-s/img: its CPU per "
-             "image; peak RSS: VmHWM after a reset at the start of the run; oha: the load generator's own CPU; other: "
-             "everything else on the machine.\n")
-    L.append("| target | image | c | img/s | MP/s | p50 ms | p90 ms | p99 ms | ok | errors | CPU cores | CPU-s/img | peak RSS MiB | oha cores | other cores |")
-    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for r in res.get("runs", []):
+    L.append("img/s counts 200 answers only. CPU: the server process's CPU time over the run (cores); CPU ms/img: its CPU per "
+             "image (the measure that other engineers' load on this machine disturbs least); peak RSS: VmHWM after a reset at "
+             "the start of the run; oha: the load generator's own CPU; other: everything else on the machine; idle: cores "
+             "left idle.\n")
+    L.append("| target | image | c | img/s | MP/s | p50 ms | p90 ms | p99 ms | ok | errors | CPU cores | CPU ms/img | peak RSS MiB | oha cores | other cores | idle cores |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    order = {t: i for i, t in enumerate(targets(res))}
+    img_order = {"256": 0, "1MP": 1, "4MP": 2, "12MP": 3}
+    for r in sorted(res.get("runs", []), key=lambda r: (order[r["target"]], img_order.get(r["image"], 9), r["c"])):
         L.append(f"| {r['target']} | {r['image']} | {r['c']} | {r['rps']:.2f} | {r['mp_per_s']:.2f} | {f(r['p50_ms'])} | "
                  f"{f(r['p90_ms'])} | {f(r['p99_ms'])} | {r['ok']} | {r['errors']}{' ' + json.dumps(r['status']) if r['errors'] else ''} | "
-                 f"{r['cpu_cores']:.2f} | {f(r['cpu_s_per_image'], 3)} | {r['peak_rss_mib']:.0f} | {r['loadgen_cpu_cores']:.2f} | "
-                 f"{r['other_cores']:.2f} |")
+                 f"{r['cpu_cores']:.2f} | {f(1000 * r['cpu_s_per_image'] if r['cpu_s_per_image'] else None, 1)} | {r['peak_rss_mib']:.0f} | "
+                 f"{r['loadgen_cpu_cores']:.2f} | {r['other_cores']:.2f} | {f(r.get('idle_cores'), 2)} |")
     L.append("")
 
     # Stages.
@@ -307,10 +349,26 @@ def write(res: dict, rundir: Path, report: Path) -> None:
                 if t != "service":
                     ratios.append(f"{o['rps'] / r['rps']:.2f}" if o and r["rps"] else "-")
             L.append(f"| {r['image']} | {r['c']} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+        L.append("")
+        L.append("| image | c | " + " | ".join(f"{t} CPU ms/img" for t in ["service"] + extra) + " | " +
+                 " | ".join(f"{t} CPU / service CPU" for t in extra) + " |")
+        L.append("|---|---|" + "---|" * (1 + 2 * len(extra)))
+        for r in runs_of(res, "service"):
+            cells, ratios = [], []
+            for t in ["service"] + extra:
+                o = one(res, t, r["image"], r["c"])
+                cells.append(f(1000 * o["cpu_s_per_image"], 1) if o and o["cpu_s_per_image"] else "-")
+                if t != "service":
+                    ratios.append(f"{o['cpu_s_per_image'] / r['cpu_s_per_image']:.2f}" if o and o["cpu_s_per_image"] and r["cpu_s_per_image"] else "-")
+            L.append(f"| {r['image']} | {r['c']} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+        base = saturated(res, "service")
         for t in extra:
             sat = saturated(res, t)
             if sat and raw21:
-                L.append(f"\n{t}: best saturated 256-px throughput {sat['rps']:.1f} img/s = **{sat['rps'] / raw21:.2f} x raw ORT 2x1**.")
+                L.append(f"\n{t}: best saturated 256-px throughput {sat['rps']:.1f} img/s = **{sat['rps'] / raw21:.2f} x raw ORT 2x1** "
+                         f"(service without it: {base['rps'] / raw21:.2f} x)" + (
+                             f"; CPU per image {1000 * sat['cpu_s_per_image']:.1f} ms = raw/it {raw_cpu / sat['cpu_s_per_image']:.2f}"
+                             if raw_cpu and sat.get("cpu_s_per_image") else "") + ".")
         L.append("")
 
     L.append("## Plots\n")

@@ -7,8 +7,9 @@
 #   bench/run.sh --service after=/tmp/x/target/release/colorizer   also measure another build
 #                           in the same run (before/after of a patch); any harness flag passes on
 #
-# Environment: BENCH_MODEL (ONNX file; default tests/fixtures/untrained-colorizer.onnx, the same
-# architecture and cost as the trained model), BENCH_SKIP_BUILD=1 (use what is built).
+# Environment: BENCH_MODEL (ONNX file; default models/colorizer.onnx, the service's default model,
+# else tests/fixtures/untrained-colorizer.onnx: same architecture and cost), BENCH_SKIP_BUILD=1
+# (use what is built).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -38,6 +39,8 @@ if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   fi
 fi
 
-model=${BENCH_MODEL:-tests/fixtures/untrained-colorizer.onnx}
+default_model=models/colorizer.onnx
+[ -e "$default_model" ] || default_model=tests/fixtures/untrained-colorizer.onnx
+model=${BENCH_MODEL:-$default_model}
 log "harness (model $model)"
 exec "$out/peer-venv/bin/python" bench/harness.py --model "$model" --argv "bench/run.sh $*" "$@"
