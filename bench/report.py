@@ -45,6 +45,12 @@ def raw_mean(res, key):
     return statistics.mean(vals) if vals else None
 
 
+def raw_beside(res, c, key="2x1"):
+    """The raw-ORT run measured right after load point (256, c), if any."""
+    r = (res.get("raw_points") or {}).get(str(c), {}).get(key)
+    return r
+
+
 def saturated(res, target):
     """Best 256-px throughput at c >= 2 (the service at saturation)."""
     rs = [r for r in runs_of(res, target, "256") if r["c"] >= 2]
@@ -227,7 +233,12 @@ def write(res: dict, rundir: Path, report: Path) -> None:
     L.append("|---|---|---|---|")
     svc_sat = saturated(res, "service")
     raw21, raw12 = raw_mean(res, "2x1"), raw_mean(res, "1x2")
-    if svc_sat and raw21:
+    if svc_sat and raw_beside(res, svc_sat["c"]):
+        rb = raw_beside(res, svc_sat["c"])
+        v = svc_sat["rps"] / rb["images_per_s"]
+        L.append(f"| service (2 sessions x 1 thread, best of c=2/8/32: {svc_sat['rps']:.1f} img/s at c={svc_sat['c']}) / raw ORT 2x1 "
+                 f"measured right after it ({rb['images_per_s']:.1f} img/s) | **{v:.2f}** | >= 0.9 | {verdict(v, 0.9)} |")
+    elif svc_sat and raw21:
         v = svc_sat["rps"] / raw21
         L.append(f"| service (2 sessions x 1 thread, best of c=2/8/32: {svc_sat['rps']:.1f} img/s at c={svc_sat['c']}) / raw ORT 2x1 "
                  f"({raw21:.1f} img/s) | **{v:.2f}** | >= 0.9 | {verdict(v, 0.9)} |")
@@ -238,8 +249,15 @@ def write(res: dict, rundir: Path, report: Path) -> None:
         L.append(f"| CPU per image: raw ORT 2x1 ({1000 * raw_cpu:.1f} ms) / service at that point "
                  f"({1000 * svc_sat['cpu_s_per_image']:.1f} ms); the ratio the throughput would have with all cores busy | "
                  f"{v:.2f} | (>= 0.9) | {verdict(v, 0.9)} |")
+    if svc_sat and svc_sat["other_cores"] > 0.25:
+        L.append(f"| (warning: other processes used {svc_sat['other_cores']:.2f} cores during that service run) | | | |")
     alt = saturated(res, "service-1x2")
-    if alt and raw12:
+    if alt and raw_beside(res, alt["c"], "1x2"):
+        rb = raw_beside(res, alt["c"], "1x2")
+        v = alt["rps"] / rb["images_per_s"]
+        L.append(f"| service (1 session x 2 threads, {alt['rps']:.1f} img/s at c={alt['c']}) / raw ORT 1x2 beside it "
+                 f"({rb['images_per_s']:.1f} img/s) | {v:.2f} | >= 0.9 | {verdict(v, 0.9)} |")
+    elif alt and raw12:
         v = alt["rps"] / raw12
         L.append(f"| service (1 session x 2 threads, {alt['rps']:.1f} img/s at c={alt['c']}) / raw ORT 1x2 ({raw12:.1f} img/s) | "
                  f"{v:.2f} | >= 0.9 | {verdict(v, 0.9)} |")
@@ -292,9 +310,11 @@ def write(res: dict, rundir: Path, report: Path) -> None:
              "thread per session.\n")
     L.append("| sessions x threads | when | input | images/s | p50 ms | p99 ms | its CPU (cores) | CPU ms/img | machine cores busy |")
     L.append("|---|---|---|---|---|---|---|---|---|")
-    for when in ("raw_start", "raw_end"):
-        for key, r in (res.get(when) or {}).items():
-            L.append(f"| {key} | {when.split('_')[1]} | {r['input_hw'][0]}x{r['input_hw'][1]} -> {r['output_shape']} | "
+    whens = [("raw_start", "start")] + [(f"c{c}", f"beside c={c}") for c in (res.get("raw_points") or {})] + [("raw_end", "end")]
+    for when, label in whens:
+        src = res.get(when) if when.startswith("raw_") else res["raw_points"][when[1:]]
+        for key, r in (src or {}).items():
+            L.append(f"| {key} | {label} | {r['input_hw'][0]}x{r['input_hw'][1]} -> {r['output_shape']} | "
                      f"{r['images_per_s']:.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {f(r.get('cpu_cores'), 2)} | "
                      f"{f(1000 * r['cpu_s_per_image'] if r.get('cpu_s_per_image') else None, 2)} | {r['machine_cores']:.2f} |")
     L.append("")
@@ -315,6 +335,24 @@ def write(res: dict, rundir: Path, report: Path) -> None:
                  f"{r['cpu_cores']:.2f} | {f(1000 * r['cpu_s_per_image'] if r['cpu_s_per_image'] else None, 1)} | {r['peak_rss_mib']:.0f} | "
                  f"{r['loadgen_cpu_cores']:.2f} | {r['other_cores']:.2f} | {f(r.get('idle_cores'), 2)} |")
     L.append("")
+
+    if res.get("raw_points"):
+        L.append("Ratios to the limit at each saturated point (raw ORT 2x1 measured right after the point):\n")
+        tg = [t for t in targets(res) if t != "python"]
+        L.append("| c | raw 2x1 img/s | " + " | ".join(f"{t} / raw" for t in tg) + " | " + " | ".join(f"{t} CPU: raw / it" for t in tg) + " |")
+        L.append("|---|---|" + "---|" * (2 * len(tg)))
+        for c, rp in res["raw_points"].items():
+            rb = rp.get("2x1")
+            if not rb:
+                continue
+            cells = []
+            cpus = []
+            for t in tg:
+                o = one(res, t, "256", int(c))
+                cells.append(f"{o['rps'] / rb['images_per_s']:.2f}" if o else "-")
+                cpus.append(f"{rb['cpu_s_per_image'] / o['cpu_s_per_image']:.2f}" if o and o.get("cpu_s_per_image") and rb.get("cpu_s_per_image") else "-")
+            L.append(f"| {c} | {rb['images_per_s']:.1f} | " + " | ".join(cells) + " | " + " | ".join(cpus) + " |")
+        L.append("")
 
     # Stages.
     st_runs = [r for r in res.get("runs", []) if r.get("stages")]
@@ -364,9 +402,13 @@ def write(res: dict, rundir: Path, report: Path) -> None:
         base = saturated(res, "service")
         for t in extra:
             sat = saturated(res, t)
-            if sat and raw21:
-                L.append(f"\n{t}: best saturated 256-px throughput {sat['rps']:.1f} img/s = **{sat['rps'] / raw21:.2f} x raw ORT 2x1** "
-                         f"(service without it: {base['rps'] / raw21:.2f} x)" + (
+            rb_t = raw_beside(res, sat["c"]) if sat else None
+            rb_b = raw_beside(res, base["c"]) if base else None
+            r_t = rb_t["images_per_s"] if rb_t else raw21
+            r_b = rb_b["images_per_s"] if rb_b else raw21
+            if sat and r_t and r_b:
+                L.append(f"\n{t}: best saturated 256-px throughput {sat['rps']:.1f} img/s (c={sat['c']}) = **{sat['rps'] / r_t:.2f} x raw ORT 2x1** "
+                         f"(the service without it: {base['rps']:.1f} img/s at c={base['c']} = {base['rps'] / r_b:.2f} x)" + (
                              f"; CPU per image {1000 * sat['cpu_s_per_image']:.1f} ms = raw/it {raw_cpu / sat['cpu_s_per_image']:.2f}"
                              if raw_cpu and sat.get("cpu_s_per_image") else "") + ".")
         L.append("")
@@ -383,7 +425,7 @@ def write(res: dict, rundir: Path, report: Path) -> None:
     L.append("## Exact commands\n")
     L.append("Everything: `bench/run.sh` (add `--quick` for short runs). It builds `cargo build --release`, "
              "`bench/ort-raw` (its own workspace, target dir `bench/out/ort-raw-target`), installs `oha` into "
-             "`bench/out/tools` with `cargo install oha --version 1.16.0 --locked --no-default-features`, makes the Python venv "
+             "`bench/out/tools` with `cargo install oha --version 1.16.0 --locked --no-default-features --features native-tls` (its rustls default needs a C build of aws-lc; without any TLS feature 1.16.0 does not compile), makes the Python venv "
              "`bench/out/peer-venv` from `bench/python_peer/requirements.txt`, then runs `bench/harness.py`. Commands the "
              "harness ran (PORT is a free port picked per server):\n")
     L.append("```")
