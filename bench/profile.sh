@@ -11,7 +11,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bin=${1:-target/release/colorizer}
 secs=${2:-15}
-model=${BENCH_MODEL:-tests/fixtures/untrained-colorizer.onnx}
+default_model=models/colorizer.onnx
+[ -e "$default_model" ] || default_model=tests/fixtures/untrained-colorizer.onnx
+model=${BENCH_MODEL:-$default_model}
 out=bench/out/profile-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$out"
 img=bench/out/images/gray_256.jpg
@@ -31,7 +33,7 @@ kill $pid; wait $pid 2>/dev/null || true
 trap - EXIT
 perf report -i "$out/service.perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -v '^$' | head -40 >"$out/service.dso.txt"
 perf report -i "$out/service.perf.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null | grep -v '^$' | head -80 >"$out/service.sym.txt"
-perf report -i "$out/service.perf.data" --no-children --sort comm --stdio -g none 2>/dev/null | grep -v '^$' | head -30 >"$out/service.comm.txt"
+
 
 perf record -e cpu-clock -F 499 -g -o "$out/raw.perf.data" -- bench/out/ort-raw-target/release/ort-raw --model "$model" \
   --lib .ort/libonnxruntime.so.1.31.1 --sessions 2 --threads 1 --seconds "$secs" >"$out/raw.json" 2>"$out/perf-raw.log"
