@@ -154,6 +154,11 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, PipelineErr
     Ok(img)
 }
 
+/// Pixels below which a per-pixel stage runs on the calling thread instead of being split over
+/// rayon's pool: handing a small image to other threads costs more wake-ups than it saves, and
+/// under load every core is busy with other requests anyway.
+const PAR_MIN_PIXELS: usize = 1 << 18;
+
 /// Full-resolution L (0..100) and alpha of an image.
 fn lightness(img: DynamicImage) -> (Vec<f32>, Option<Vec<u8>>) {
     let (w, h) = (img.width() as usize, img.height() as usize);
@@ -163,11 +168,21 @@ fn lightness(img: DynamicImage) -> (Vec<f32>, Option<Vec<u8>>) {
         DynamicImage::ImageLuma8(_) | DynamicImage::ImageLumaA8(_) | DynamicImage::ImageLuma16(_) | DynamicImage::ImageLumaA16(_)
     );
     let mut l = vec![0.0f32; w * h];
-    // Rows per parallel chunk.
+    // Rows per parallel chunk, and chunks per rayon task: small images stay on the calling thread.
     let rows = 64usize;
+    let min_chunks = PAR_MIN_PIXELS.div_ceil(w.max(1) * rows);
+    if let DynamicImage::ImageLuma8(gray) = &img {
+        // Gray photos (most inputs): one byte per pixel, no alpha to split off.
+        gray.as_raw().par_chunks(w * rows).with_min_len(min_chunks).zip(l.par_chunks_mut(w * rows)).for_each(|(src, dst)| {
+            for (&v, out) in src.iter().zip(dst) {
+                *out = srgb_to_l([v; 3]);
+            }
+        });
+        return (l, None);
+    }
     if is_gray {
         let la = img.into_luma_alpha8();
-        la.as_raw().par_chunks(2 * w * rows).zip(l.par_chunks_mut(w * rows)).for_each(|(src, dst)| {
+        la.as_raw().par_chunks(2 * w * rows).with_min_len(min_chunks).zip(l.par_chunks_mut(w * rows)).for_each(|(src, dst)| {
             for (px, out) in src.chunks_exact(2).zip(dst) {
                 *out = srgb_to_l([px[0]; 3]);
             }
@@ -176,7 +191,7 @@ fn lightness(img: DynamicImage) -> (Vec<f32>, Option<Vec<u8>>) {
         (l, alpha.filter(|a: &Vec<u8>| not_opaque(a)))
     } else {
         let rgba = img.into_rgba8();
-        rgba.as_raw().par_chunks(4 * w * rows).zip(l.par_chunks_mut(w * rows)).for_each(|(src, dst)| {
+        rgba.as_raw().par_chunks(4 * w * rows).with_min_len(min_chunks).zip(l.par_chunks_mut(w * rows)).for_each(|(src, dst)| {
             for (px, out) in src.chunks_exact(4).zip(dst) {
                 *out = srgb_to_l([px[0], px[1], px[2]]);
             }
@@ -256,7 +271,8 @@ fn join(p: &Prepared, ab: &AbPlanes, format: OutputFormat) -> Vec<u8> {
     let channels = if alpha.is_some() { 4 } else { 3 };
     let up = AbUpsampler::new(ab, w, h);
     let mut out = vec![0u8; w * h * channels];
-    out.par_chunks_mut(w * channels).enumerate().for_each(|(y, row)| {
+    let min_rows = PAR_MIN_PIXELS.div_ceil(w.max(1));
+    out.par_chunks_mut(w * channels).enumerate().with_min_len(min_rows).for_each(|(y, row)| {
         up.join_row(y, &p.l[y * w..(y + 1) * w], row, channels);
         if let Some(alpha) = alpha {
             for (px, &a) in row.chunks_exact_mut(4).zip(&alpha[y * w..(y + 1) * w]) {
