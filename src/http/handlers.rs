@@ -256,25 +256,67 @@ pub async fn colorize(State(state): State<Arc<AppState>>, RawQuery(query): RawQu
     }
 }
 
-async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Request, deadline: Instant) -> Result<Response, Problem> {
-    check_auth(&state, req.headers())?;
+/// What a request asks for, checked before its body is read.
+struct Admitted {
+    query: Parsed,
+    engine: Arc<crate::engine::Engine>,
+    admission: crate::engine::Admission,
+    format: OutputFormat,
+    temperature: f32,
+    fault: bool,
+}
+
+/// Authentication, readiness, parameters, model and admission: everything decided from the
+/// request line and headers.
+fn admit(state: &AppState, query: Option<&str>, headers: &HeaderMap) -> Result<Admitted, Problem> {
+    check_auth(state, headers)?;
     if !state.is_ready() {
         return Err(Problem::not_ready("the service is starting or shutting down"));
     }
-    let q = parse_query(query.as_deref())?;
+    let q = parse_query(query)?;
     let engine = state.models.get(q.model.as_deref()).cloned().ok_or_else(|| {
         Problem::invalid_parameter(format!("unknown model {:?}", q.model.as_deref().unwrap_or(""))).with_allowed(state.models.names())
     })?;
-    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = q.format.or_else(|| negotiate(accept)).unwrap_or(OutputFormat::Png);
     let temperature = q.temperature.unwrap_or(engine.info().default_temperature);
-    let fault = state.fault_injection && req.headers().get("x-colorizer-fault").is_some_and(|v| v == "panic");
-
-    let _admission = engine.admit().map_err(|_| {
+    let fault = state.fault_injection && headers.get("x-colorizer-fault").is_some_and(|v| v == "panic");
+    let admission = engine.admit().map_err(|_| {
         state.metrics.rejected.with_label_values(&["overloaded"]).inc();
         Problem::overloaded()
     })?;
-    let body = read_body(req, &state).await?;
+    Ok(Admitted { query: q, engine, admission, format, temperature, fault })
+}
+
+/// Reads and drops a request body that will not be used (at most `limit` bytes), so that a
+/// client still sending it reads the answer instead of a reset connection. Nothing is read from
+/// a client that waits for `100 Continue`: it is not sent one, and sends no body.
+async fn discard_body(body: Body, headers: &HeaderMap, limit: usize) {
+    use http_body_util::BodyExt;
+    if headers.get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue")) {
+        return;
+    }
+    let mut body = body;
+    let mut seen = 0usize;
+    while seen <= limit {
+        match body.frame().await {
+            Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
+            _ => break,
+        }
+    }
+}
+
+async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Request, deadline: Instant) -> Result<Response, Problem> {
+    let (parts, body) = req.into_parts();
+    let Admitted { query: q, engine, admission: _admission, format, temperature, fault } =
+        match admit(&state, query.as_deref(), &parts.headers) {
+            Ok(a) => a,
+            Err(problem) => {
+                discard_body(body, &parts.headers, state.max_body_bytes).await;
+                return Err(problem);
+            }
+        };
+    let body = read_body(Request::from_parts(parts, body), &state).await?;
 
     let limits: Limits = state.limits;
     let eng = engine.clone();
