@@ -549,7 +549,7 @@ def main() -> int:
                     first_big = img == "12MP"
                     runs.append(load_run(t, images[img], img, c, secs if img == "256" else big_secs,
                                          0 if first_big else warm, rundir))
-            if img == "256" and c >= 2 and "raw" in phases:
+            if img == "256" and c >= 2 and "raw" in phases and plan:
                 # The limit measured right beside the saturated points: other engineers' load on this
                 # machine changes from minute to minute, so a ratio takes its two sides seconds apart.
                 rp = res.setdefault("raw_points", {}).setdefault(str(c), {})
