@@ -183,6 +183,7 @@ async fn metrics_parse_and_move() {
     assert_eq!(get(&after, key), 1.0);
     assert_eq!(get(&after, r#"colorizer_stage_seconds_count{model="fixture",stage="infer"}"#), 1.0);
     assert_eq!(get(&after, "colorizer_input_megapixels_count"), 1.0);
+    assert_eq!(get(&after, r#"colorizer_images_total{format="png",model="fixture"}"#), 1.0);
     assert_eq!(get(&after, r#"colorizer_pool_size{model="fixture"}"#), 2.0);
     assert_eq!(get(&after, "colorizer_ready"), 1.0);
     let sha = &app.state.models.get(None).unwrap().info().sha256;

@@ -347,6 +347,7 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
     done.timings.queue = waited;
     done.timings.infer = infer;
     state.metrics.observe_stages(engine.name(), &done.timings);
+    state.metrics.images.with_label_values(&[engine.name(), format.extension()]).inc();
 
     let mut resp = (StatusCode::OK, Body::from(done.bytes)).into_response();
     let h = resp.headers_mut();

@@ -7,6 +7,7 @@ use crate::pipeline::Timings;
 pub struct Metrics {
     pub registry: Registry,
     pub requests: IntCounterVec,
+    pub images: IntCounterVec,
     pub request_seconds: HistogramVec,
     pub queue_wait_seconds: HistogramVec,
     pub stage_seconds: HistogramVec,
@@ -31,6 +32,9 @@ impl Metrics {
             &["route", "status"],
         )
         .unwrap();
+        let images =
+            IntCounterVec::new(Opts::new("colorizer_images_total", "Images colorized, by model and output format"), &["model", "format"])
+                .unwrap();
         let request_seconds = HistogramVec::new(
             HistogramOpts::new("colorizer_http_request_duration_seconds", "Time from request to response, by route")
                 .buckets(LATENCY_BUCKETS.to_vec()),
@@ -71,6 +75,7 @@ impl Metrics {
         let ready = Gauge::new("colorizer_ready", "1 when the models are loaded and warmed up and the service is not draining").unwrap();
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(images.clone()),
             Box::new(request_seconds.clone()),
             Box::new(queue_wait_seconds.clone()),
             Box::new(stage_seconds.clone()),
@@ -90,6 +95,7 @@ impl Metrics {
         Self {
             registry,
             requests,
+            images,
             request_seconds,
             queue_wait_seconds,
             stage_seconds,

@@ -73,6 +73,7 @@ impl AppState {
             self.metrics.model_info.with_label_values(&[&i.name, &i.sha256, &output]).set(1.0);
             self.metrics.pool_size.with_label_values(&[&i.name]).set(i.pool_size as f64);
             self.metrics.queue_depth.with_label_values(&[&i.name]).set(0.0);
+            self.metrics.images.with_label_values(&[&i.name, "png"]);
         }
     }
 }
