@@ -77,7 +77,7 @@ static GRAY_L_LUT: LazyLock<[f32; 256]> = LazyLock::new(|| {
 
 /// The linear-light value of an 8-bit sRGB component.
 #[inline]
-pub fn srgb8_to_linear(v: u8) -> f32 {
+fn srgb8_to_linear(v: u8) -> f32 {
     LINEAR_LUT[v as usize]
 }
 
@@ -113,7 +113,7 @@ fn lab_to_linear(l: f32, a: f32, b: f32) -> [f32; 3] {
 }
 
 /// LAB -> sRGB components in 0..1 (clipped), as scikit-image's `lab2rgb`.
-pub fn lab_to_srgb_f32(lab: [f32; 3]) -> [f32; 3] {
+fn lab_to_srgb_f32(lab: [f32; 3]) -> [f32; 3] {
     lab_to_linear(lab[0], lab[1], lab[2]).map(|c| gamma_encode(c).clamp(0.0, 1.0))
 }
 
@@ -325,11 +325,6 @@ impl LabToRgb8 {
 fn inside_gamut(c: &[f32; 3]) -> bool {
     const EPS: f32 = 1e-4;
     c.iter().all(|v| (-EPS..=1.0 + EPS).contains(v))
-}
-
-/// Linear-light value -> 8-bit sRGB with rounding (reference path, uses `powf`).
-pub fn linear_to_srgb8(c: f32) -> u8 {
-    (gamma_encode(c).clamp(0.0, 1.0) * 255.0).round() as u8
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ mod pts_in_hull;
 mod upsample;
 
 pub use decode::{annealed_mean, AbPlanes};
-pub use lab::{lab_to_srgb, lab_to_srgb_f32, linear_to_srgb8, srgb8_to_lab, srgb8_to_linear, srgb_to_l, LabToRgb8};
+pub use lab::{lab_to_srgb, srgb8_to_lab, srgb_to_l, LabToRgb8};
 pub use pts_in_hull::PTS_IN_HULL;
 pub use upsample::{AbUpsampler, Bilinear};
 

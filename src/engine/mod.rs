@@ -235,7 +235,7 @@ impl Engine {
         }
     }
 
-    /// Requests running or queued now.
+    /// Requests waiting for a free session now.
     pub fn queue_depth(&self) -> usize {
         self.waiting.load(Ordering::Acquire)
     }
@@ -293,7 +293,11 @@ impl Engine {
             return Err(EngineError::Run(format!("input has {} values, expected {h}x{w}", input.len())));
         }
         let mut lease = self.lease();
-        let session = lease.session.as_mut().expect("leased session");
+        self.run_on(lease.session.as_mut().expect("leased session"), input, h, w)
+    }
+
+    /// One inference on a given session.
+    fn run_on(&self, session: &mut Session, input: &[f32], h: usize, w: usize) -> Result<ModelOutput, EngineError> {
         let tensor = TensorRef::from_array_view(([1usize, 1, h, w], input)).map_err(|e| EngineError::Run(e.to_string()))?;
         let outputs = session.run(ort::inputs![tensor]).map_err(|e| EngineError::Run(e.to_string()))?;
         let (shape, data) = outputs[0].try_extract_tensor::<f32>().map_err(|e| EngineError::Run(e.to_string()))?;
@@ -334,12 +338,7 @@ impl Engine {
         let mut taken = Vec::new();
         for _ in 0..self.info.pool_size {
             let mut lease = self.lease();
-            {
-                let session = lease.session.as_mut().expect("leased session");
-                let tensor = TensorRef::from_array_view(([1usize, 1, h as usize, w as usize], &input[..]))
-                    .map_err(|e| EngineError::Run(e.to_string()))?;
-                session.run(ort::inputs![tensor]).map_err(|e| EngineError::Run(e.to_string()))?;
-            }
+            self.run_on(lease.session.as_mut().expect("leased session"), &input, h as usize, w as usize)?;
             taken.push(lease);
         }
         Ok(())

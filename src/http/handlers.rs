@@ -1,6 +1,5 @@
 //! Route handlers: parse, call the pipeline, answer.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -435,8 +434,6 @@ pub struct Info {
     pub uptime_s: f64,
     /// Seconds from process start to ready.
     pub startup_s: Option<f64>,
-    /// Extra: per-model default temperature, by name.
-    pub temperatures: BTreeMap<String, f32>,
 }
 
 /// Models, their hashes and settings, limits and version.
@@ -446,7 +443,6 @@ pub async fn info(State(state): State<Arc<AppState>>) -> Json<Info> {
     Json(Info {
         version: env!("CARGO_PKG_VERSION").to_string(),
         default_model: state.models.default_name().to_string(),
-        temperatures: models.iter().map(|m| (m.name.clone(), m.default_temperature)).collect(),
         models,
         limits: state.limits,
         max_body_bytes: state.max_body_bytes,
