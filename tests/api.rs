@@ -338,3 +338,26 @@ async fn a_model_that_breaks_the_contract_is_refused_at_start() {
         .expect("refused");
     assert!(format!("{err:#}").contains("/nonexistent/model.onnx"));
 }
+
+#[tokio::test]
+async fn refusals_decided_from_headers_are_readable_with_a_large_body() {
+    // The service answers these before reading the body; it must still let the client finish
+    // sending, so that the client reads the problem instead of a reset connection.
+    let app = spawn(&["--api-keys", "k"]).await;
+    let big = vec![b'x'; 8 * 1024 * 1024];
+    let resp =
+        app.client.post(app.url("/colorize")).header(CONTENT_TYPE, "text/plain").bearer_auth("k").body(big.clone()).send().await.unwrap();
+    expect_problem(resp, 415).await;
+    let resp = app
+        .client
+        .post(app.url("/colorize?temperature=2"))
+        .header(CONTENT_TYPE, "image/png")
+        .bearer_auth("k")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    expect_problem(resp, 422).await;
+    let resp = app.client.post(app.url("/colorize")).header(CONTENT_TYPE, "image/png").body(big).send().await.unwrap();
+    expect_problem(resp, 401).await;
+}

@@ -104,14 +104,9 @@ impl ModelOutput {
     }
 }
 
-/// Why a request could not get a session.
+/// Pool and queue are full: the request is refused before any work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdmissionError {
-    /// Pool and queue are full.
-    Overloaded,
-    /// The deadline passed while waiting in the queue; no inference was started.
-    Deadline,
-}
+pub struct Overloaded;
 
 /// One model with its pool of sessions.
 pub struct Engine {
@@ -241,11 +236,11 @@ impl Engine {
     }
 
     /// Takes a place in the admission budget (pool + queue), or says the model is overloaded.
-    pub fn admit(self: &Arc<Self>) -> Result<Admission, AdmissionError> {
+    pub fn admit(self: &Arc<Self>) -> Result<Admission, Overloaded> {
         let mut cur = self.admitted.load(Ordering::Acquire);
         loop {
             if cur >= self.capacity {
-                return Err(AdmissionError::Overloaded);
+                return Err(Overloaded);
             }
             match self.admitted.compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return Ok(Admission { engine: self.clone() }),
@@ -270,7 +265,7 @@ impl Engine {
         let permit = match permit {
             Ok(Ok(p)) => p,
             Ok(Err(_)) => return Err(InferError::Engine(EngineError::Run("session pool closed".into()))),
-            Err(_) => return Err(InferError::Admission(AdmissionError::Deadline)),
+            Err(_) => return Err(InferError::Deadline),
         };
         let waited = start.elapsed();
         let engine = self.clone();
@@ -347,8 +342,9 @@ impl Engine {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InferError {
-    #[error("{0:?}")]
-    Admission(AdmissionError),
+    /// The deadline passed while waiting for a session; no inference was started.
+    #[error("the deadline passed while waiting for a session")]
+    Deadline,
     #[error(transparent)]
     Engine(EngineError),
     #[error("inference panicked: {0}")]

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::problem::Problem;
 use super::AppState;
 use crate::config::OutputFormat;
-use crate::engine::{AdmissionError, InferError, ModelInfo};
+use crate::engine::{InferError, ModelInfo};
 use crate::pipeline::{self, Limits, OutputOptions, PipelineError};
 
 /// Query parameters of `POST /colorize`.
@@ -107,15 +107,39 @@ pub fn negotiate(accept: Option<&str>) -> Option<OutputFormat> {
     best.map(|b| b.2)
 }
 
-async fn read_body(req: Request, state: &AppState) -> Result<bytes::Bytes, Problem> {
-    let limit = state.max_body_bytes;
-    let ctype = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+/// How the image travels in the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyKind {
+    /// `multipart/form-data` with a part named `image`.
+    Multipart,
+    /// The raw bytes (`image/*` or `application/octet-stream`).
+    Raw,
+}
+
+/// The body kind from `Content-Type`, or 415.
+fn body_kind(headers: &HeaderMap) -> Result<BodyKind, Problem> {
+    let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let media = ctype.split(';').next().unwrap_or("").trim();
+    if media == "multipart/form-data" {
+        Ok(BodyKind::Multipart)
+    } else if media.starts_with("image/") || media == "application/octet-stream" {
+        Ok(BodyKind::Raw)
+    } else {
+        let shown = if media.is_empty() { "no Content-Type" } else { media };
+        Err(Problem::unsupported_media(format!(
+            "{shown}: send the image as the raw body with Content-Type image/* (or application/octet-stream), or as multipart/form-data with a part named \"image\""
+        )))
+    }
+}
+
+/// The image bytes of the body (at most `limit`), raw or from the multipart part `image`.
+async fn read_body(req: Request, kind: BodyKind, limit: usize) -> Result<bytes::Bytes, Problem> {
     if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()) {
         if len > limit {
             return Err(Problem::too_large(limit));
         }
     }
-    if ctype.starts_with("multipart/form-data") {
+    if kind == BodyKind::Multipart {
         let mut mp = axum::extract::Multipart::from_request(req, &())
             .await
             .map_err(|e| Problem::bad_request(format!("malformed multipart body: {}", e.body_text())))?;
@@ -137,13 +161,6 @@ async fn read_body(req: Request, state: &AppState) -> Result<bytes::Bytes, Probl
             }
         }
         return Err(Problem::bad_request("the multipart body has no part named \"image\""));
-    }
-    let media = ctype.split(';').next().unwrap_or("").trim();
-    if !(media.starts_with("image/") || media == "application/octet-stream") {
-        let shown = if media.is_empty() { "no Content-Type" } else { media };
-        return Err(Problem::unsupported_media(format!(
-            "{shown}: send the image as the raw body with Content-Type image/* (or application/octet-stream), or as multipart/form-data with a part named \"image\""
-        )));
     }
     match axum::body::to_bytes(req.into_body(), limit).await {
         Ok(b) => Ok(b),
@@ -257,22 +274,24 @@ pub async fn colorize(State(state): State<Arc<AppState>>, RawQuery(query): RawQu
 
 /// What a request asks for, checked before its body is read.
 struct Admitted {
-    query: Parsed,
+    body_kind: BodyKind,
     engine: Arc<crate::engine::Engine>,
     admission: crate::engine::Admission,
     format: OutputFormat,
     temperature: f32,
+    quality: u8,
     fault: bool,
 }
 
-/// Authentication, readiness, parameters, model and admission: everything decided from the
-/// request line and headers.
+/// Authentication, readiness, parameters, media type, model and admission: everything decided
+/// from the request line and headers.
 fn admit(state: &AppState, query: Option<&str>, headers: &HeaderMap) -> Result<Admitted, Problem> {
     check_auth(state, headers)?;
     if !state.is_ready() {
         return Err(Problem::not_ready("the service is starting or shutting down"));
     }
     let q = parse_query(query)?;
+    let body_kind = body_kind(headers)?;
     let engine = state.models.get(q.model.as_deref()).cloned().ok_or_else(|| {
         Problem::invalid_parameter(format!("unknown model {:?}", q.model.as_deref().unwrap_or(""))).with_allowed(state.models.names())
     })?;
@@ -284,7 +303,7 @@ fn admit(state: &AppState, query: Option<&str>, headers: &HeaderMap) -> Result<A
         state.metrics.rejected.with_label_values(&["overloaded"]).inc();
         Problem::overloaded()
     })?;
-    Ok(Admitted { query: q, engine, admission, format, temperature, fault })
+    Ok(Admitted { body_kind, engine, admission, format, temperature, quality: q.quality, fault })
 }
 
 /// Reads and drops a request body that will not be used (at most `limit` bytes), so that a
@@ -307,7 +326,7 @@ async fn discard_body(body: Body, headers: &HeaderMap, limit: usize) {
 
 async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Request, deadline: Instant) -> Result<Response, Problem> {
     let (parts, body) = req.into_parts();
-    let Admitted { query: q, engine, admission: _admission, format, temperature, fault } =
+    let Admitted { body_kind, engine, admission: _admission, format, temperature, quality, fault } =
         match admit(&state, query.as_deref(), &parts.headers) {
             Ok(a) => a,
             Err(problem) => {
@@ -315,7 +334,7 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
                 return Err(problem);
             }
         };
-    let body = read_body(Request::from_parts(parts, body), &state).await?;
+    let body = read_body(Request::from_parts(parts, body), body_kind, state.max_body_bytes).await?;
 
     let limits: Limits = state.limits;
     let eng = engine.clone();
@@ -331,17 +350,16 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
     let t0 = Instant::now();
     let (output, waited) =
         engine.infer(prepared.model_input.clone(), prepared.model_height, prepared.model_width, deadline).await.map_err(|e| match e {
-            InferError::Admission(AdmissionError::Deadline) => {
+            InferError::Deadline => {
                 state.metrics.rejected.with_label_values(&["deadline"]).inc();
                 Problem::deadline(state.deadline.as_millis() as u64)
             }
-            InferError::Admission(AdmissionError::Overloaded) => Problem::overloaded(),
             InferError::Engine(e) => Problem::from(PipelineError::Engine(e)),
             InferError::Panicked(m) => Problem::internal(format!("inference failed: {m}")),
         })?;
     let infer = t0.elapsed() - waited;
 
-    let opts = OutputOptions { temperature, format, quality: q.quality };
+    let opts = OutputOptions { temperature, format, quality };
     let mut done = blocking(move || pipeline::finish(prepared, output, &opts)).await??;
     done.timings.queue = waited;
     done.timings.infer = infer;
