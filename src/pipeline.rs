@@ -161,49 +161,43 @@ const PAR_MIN_PIXELS: usize = 1 << 18;
 
 /// Full-resolution L (0..100) and alpha of an image.
 fn lightness(img: DynamicImage) -> (Vec<f32>, Option<Vec<u8>>) {
-    let (w, h) = (img.width() as usize, img.height() as usize);
+    let w = img.width() as usize;
     let has_alpha = img.color().has_alpha();
-    let is_gray = matches!(
-        img,
-        DynamicImage::ImageLuma8(_) | DynamicImage::ImageLumaA8(_) | DynamicImage::ImageLuma16(_) | DynamicImage::ImageLumaA16(_)
-    );
-    let mut l = vec![0.0f32; w * h];
-    // Rows per parallel chunk, and chunks per rayon task: small images stay on the calling thread.
-    let rows = 64usize;
-    let min_chunks = PAR_MIN_PIXELS.div_ceil(w.max(1) * rows);
-    if let DynamicImage::ImageLuma8(gray) = &img {
+    match img {
         // Gray photos (most inputs): one byte per pixel, no alpha to split off.
-        gray.as_raw().par_chunks(w * rows).with_min_len(min_chunks).zip(l.par_chunks_mut(w * rows)).for_each(|(src, dst)| {
-            for (&v, out) in src.iter().zip(dst) {
-                *out = srgb_to_l([v; 3]);
-            }
-        });
-        return (l, None);
-    }
-    if is_gray {
-        let la = img.into_luma_alpha8();
-        la.as_raw().par_chunks(2 * w * rows).with_min_len(min_chunks).zip(l.par_chunks_mut(w * rows)).for_each(|(src, dst)| {
-            for (px, out) in src.chunks_exact(2).zip(dst) {
-                *out = srgb_to_l([px[0]; 3]);
-            }
-        });
-        let alpha = has_alpha.then(|| la.as_raw().chunks_exact(2).map(|p| p[1]).collect());
-        (l, alpha.filter(|a: &Vec<u8>| not_opaque(a)))
-    } else {
-        let rgba = img.into_rgba8();
-        rgba.as_raw().par_chunks(4 * w * rows).with_min_len(min_chunks).zip(l.par_chunks_mut(w * rows)).for_each(|(src, dst)| {
-            for (px, out) in src.chunks_exact(4).zip(dst) {
-                *out = srgb_to_l([px[0], px[1], px[2]]);
-            }
-        });
-        let alpha = has_alpha.then(|| rgba.as_raw().chunks_exact(4).map(|p| p[3]).collect());
-        (l, alpha.filter(|a: &Vec<u8>| not_opaque(a)))
+        DynamicImage::ImageLuma8(gray) => (l_plane(gray.as_raw(), 1, w, |px| srgb_to_l([px[0]; 3])), None),
+        DynamicImage::ImageLumaA8(_) | DynamicImage::ImageLuma16(_) | DynamicImage::ImageLumaA16(_) => {
+            let la = img.into_luma_alpha8();
+            (l_plane(la.as_raw(), 2, w, |px| srgb_to_l([px[0]; 3])), alpha_channel(la.as_raw(), 2, has_alpha))
+        }
+        _ => {
+            let rgba = img.into_rgba8();
+            (l_plane(rgba.as_raw(), 4, w, |px| srgb_to_l([px[0], px[1], px[2]])), alpha_channel(rgba.as_raw(), 4, has_alpha))
+        }
     }
 }
 
-/// An alpha channel that is not fully opaque (GIF frames decode as RGBA even when opaque).
-fn not_opaque(alpha: &[u8]) -> bool {
-    alpha.iter().any(|&a| a != 255)
+/// L of every pixel of interleaved 8-bit pixels (`stride` bytes each, rows of `w` pixels), in
+/// chunks of 64 rows over rayon's pool; small images stay on the calling thread.
+fn l_plane(pixels: &[u8], stride: usize, w: usize, to_l: impl Fn(&[u8]) -> f32 + Sync) -> Vec<f32> {
+    let rows = 64usize;
+    let min_chunks = PAR_MIN_PIXELS.div_ceil(w.max(1) * rows);
+    let mut l = vec![0.0f32; pixels.len() / stride];
+    pixels.par_chunks(stride * w * rows).with_min_len(min_chunks).zip(l.par_chunks_mut(w * rows)).for_each(|(src, dst)| {
+        for (px, out) in src.chunks_exact(stride).zip(dst) {
+            *out = to_l(px);
+        }
+    });
+    l
+}
+
+/// The last byte of every `stride`-byte pixel, when the image has alpha that is not fully opaque
+/// (GIF frames decode as RGBA even when opaque).
+fn alpha_channel(pixels: &[u8], stride: usize, has_alpha: bool) -> Option<Vec<u8>> {
+    if !has_alpha || pixels.chunks_exact(stride).all(|p| p[stride - 1] == 255) {
+        return None;
+    }
+    Some(pixels.chunks_exact(stride).map(|p| p[stride - 1]).collect())
 }
 
 /// Resizes an L plane with an antialiased bilinear filter.
@@ -253,9 +247,8 @@ pub fn finish(prepared: Prepared, output: ModelOutput, opts: &OutputOptions) -> 
     let t0 = Instant::now();
     let ab = output.into_ab(opts.temperature);
     let t1 = Instant::now();
-    let rgb = join(&prepared, &ab, opts.format);
+    let (rgb, channels) = join(&prepared, &ab, opts.format);
     let t2 = Instant::now();
-    let channels = if prepared.alpha.is_some() && opts.format != OutputFormat::Jpeg { 4 } else { 3 };
     let bytes = encode(&rgb, prepared.width, prepared.height, channels, opts)?;
     timings.bin_decode = t1 - t0;
     timings.upsample = t2 - t1;
@@ -264,8 +257,8 @@ pub fn finish(prepared: Prepared, output: ModelOutput, opts: &OutputOptions) -> 
 }
 
 /// Upsamples ab to full size and joins it with full-resolution L into 8-bit RGB (or RGBA when
-/// the input had alpha and the format keeps it).
-fn join(p: &Prepared, ab: &AbPlanes, format: OutputFormat) -> Vec<u8> {
+/// the input had alpha and the format keeps it); returns the pixels and the bytes per pixel.
+fn join(p: &Prepared, ab: &AbPlanes, format: OutputFormat) -> (Vec<u8>, usize) {
     let (w, h) = (p.width as usize, p.height as usize);
     let alpha = p.alpha.as_deref().filter(|_| format != OutputFormat::Jpeg);
     let channels = if alpha.is_some() { 4 } else { 3 };
@@ -280,7 +273,7 @@ fn join(p: &Prepared, ab: &AbPlanes, format: OutputFormat) -> Vec<u8> {
             }
         }
     });
-    out
+    (out, channels)
 }
 
 /// Encodes 8-bit RGB(A) pixels.
