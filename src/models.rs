@@ -82,6 +82,7 @@ impl Models {
         if !args.no_embedded_models {
             sources.extend(EMBEDDED.iter().filter_map(|(n, _)| embedded_source(n)));
         }
+        let embedded = sources.len();
         for spec in &args.models {
             sources.push(source_from_spec(spec)?);
         }
@@ -97,7 +98,7 @@ impl Models {
         let default = match (&args.default_model, EMBEDDED_DEFAULT.filter(|_| !args.no_embedded_models)) {
             (Some(d), _) => d.clone(),
             (None, Some(d)) => d.to_string(),
-            (None, None) => args.models.first().and_then(|s| source_name(s)).ok_or(ModelsError::Empty)?,
+            (None, None) => sources.get(embedded).map(|s| s.name.clone()).ok_or(ModelsError::Empty)?,
         };
         if engines.is_empty() {
             return Err(ModelsError::Empty);
@@ -122,12 +123,5 @@ impl Models {
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Engine>> {
         self.engines.values()
-    }
-}
-
-fn source_name(spec: &str) -> Option<String> {
-    match spec.split_once('=') {
-        Some((n, _)) => Some(n.to_string()),
-        None => Path::new(spec).file_stem().map(|s| s.to_string_lossy().into_owned()),
     }
 }
