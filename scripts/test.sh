@@ -53,9 +53,10 @@ deploy() {
     echo "service did not become ready:"; cat "$log"; kill $pid; return 1
   fi
   # One request so that every labelled series exists.
-  curl -sf -o /dev/null -H 'Content-Type: image/png' --data-binary @web/samples/"$(ls web/samples | head -1)" \
-    "http://127.0.0.1:$port/colorize" || true
-  curl -sf "http://127.0.0.1:$port/metrics" >"$log.metrics"
+  if ! curl -sf -o /dev/null -H 'Content-Type: image/png' --data-binary @web/samples/landscape.png \
+      "http://127.0.0.1:$port/colorize" || ! curl -sf "http://127.0.0.1:$port/metrics" >"$log.metrics"; then
+    echo "the service did not colorize a sample or serve /metrics:"; cat "$log"; kill $pid; return 1
+  fi
   kill $pid; wait $pid 2>/dev/null
   COLORIZER_BIN=target/debug/colorizer COLORIZER_METRICS_FILE="$log.metrics" DEPLOY_TESTS_STRICT=1 scripts/lint-deploy.sh
 }
