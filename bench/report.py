@@ -216,6 +216,24 @@ def plots(res, outdir: Path) -> list[tuple[str, str]]:
     return made
 
 
+def limit_row(L, res, sat, split, raw_fallback, label, beside_words, bold):
+    """The headline row `label / raw ORT <split>`: against the raw-ORT run measured beside the
+    saturated point when there is one, else against the mean of the raw-ORT runs."""
+    if not sat:
+        return
+    rb = raw_beside(res, sat["c"], split)
+    if rb:
+        raw, words = rb["images_per_s"], beside_words
+    elif raw_fallback:
+        raw, words = raw_fallback, ""
+    else:
+        return
+    v = sat["rps"] / raw
+    shown = f"**{v:.2f}**" if bold else f"{v:.2f}"
+    L.append(f"| {label.format(rps=sat['rps'], c=sat['c'])} / raw ORT {split} {words}({raw:.1f} img/s) | "
+             f"{shown} | >= 0.9 | {verdict(v, 0.9)} |")
+
+
 def write(res: dict, rundir: Path, report: Path) -> None:
     plot_dir = report.parent / "report"
     plot_dir.mkdir(exist_ok=True)
@@ -242,15 +260,8 @@ def write(res: dict, rundir: Path, report: Path) -> None:
     L.append("|---|---|---|---|")
     svc_sat = saturated(res, "service")
     raw21, raw12 = raw_mean(res, "2x1"), raw_mean(res, "1x2")
-    if svc_sat and raw_beside(res, svc_sat["c"]):
-        rb = raw_beside(res, svc_sat["c"])
-        v = svc_sat["rps"] / rb["images_per_s"]
-        L.append(f"| service (2 sessions x 1 thread, best of c=2/8/32: {svc_sat['rps']:.1f} img/s at c={svc_sat['c']}) / raw ORT 2x1 "
-                 f"measured right after it ({rb['images_per_s']:.1f} img/s) | **{v:.2f}** | >= 0.9 | {verdict(v, 0.9)} |")
-    elif svc_sat and raw21:
-        v = svc_sat["rps"] / raw21
-        L.append(f"| service (2 sessions x 1 thread, best of c=2/8/32: {svc_sat['rps']:.1f} img/s at c={svc_sat['c']}) / raw ORT 2x1 "
-                 f"({raw21:.1f} img/s) | **{v:.2f}** | >= 0.9 | {verdict(v, 0.9)} |")
+    limit_row(L, res, svc_sat, "2x1", raw21, "service (2 sessions x 1 thread, best of c=2/8/32: {rps:.1f} img/s at c={c})",
+              "measured right after it ", bold=True)
     raw_cpu = [r.get("cpu_s_per_image") for r in raw_all(res, "2x1")]
     raw_cpu = statistics.median(raw_cpu) if raw_cpu and all(raw_cpu) else None
     rb = raw_beside(res, svc_sat["c"]) if svc_sat else None
@@ -263,15 +274,7 @@ def write(res: dict, rundir: Path, report: Path) -> None:
     if svc_sat and svc_sat["other_cores"] > 0.25:
         L.append(f"| (warning: other processes used {svc_sat['other_cores']:.2f} cores during that service run) | | | |")
     alt = saturated(res, "service-1x2")
-    if alt and raw_beside(res, alt["c"], "1x2"):
-        rb = raw_beside(res, alt["c"], "1x2")
-        v = alt["rps"] / rb["images_per_s"]
-        L.append(f"| service (1 session x 2 threads, {alt['rps']:.1f} img/s at c={alt['c']}) / raw ORT 1x2 beside it "
-                 f"({rb['images_per_s']:.1f} img/s) | {v:.2f} | >= 0.9 | {verdict(v, 0.9)} |")
-    elif alt and raw12:
-        v = alt["rps"] / raw12
-        L.append(f"| service (1 session x 2 threads, {alt['rps']:.1f} img/s at c={alt['c']}) / raw ORT 1x2 ({raw12:.1f} img/s) | "
-                 f"{v:.2f} | >= 0.9 | {verdict(v, 0.9)} |")
+    limit_row(L, res, alt, "1x2", raw12, "service (1 session x 2 threads, {rps:.1f} img/s at c={c})", "beside it ", bold=False)
     py_sat = saturated(res, "python")
     if svc_sat and py_sat:
         v = svc_sat["rps"] / py_sat["rps"]
