@@ -18,4 +18,5 @@ BUNDLED_PTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resource
 _SHARED_PTS = os.path.join(DEFAULT_DATA, "zhang", "pts_in_hull.npy")
 # ../shared/data/zhang/pts_in_hull.npy when present, else the bundled identical copy
 DEFAULT_PTS = _SHARED_PTS if os.path.exists(_SHARED_PTS) else BUNDLED_PTS
-DEFAULT_PRIOR_IMAGENET = os.path.join(DEFAULT_DATA, "zhang", "prior_probs.npy")
+# Zhang et al.'s ImageNet prior over the 313 bins (bundled copy of their resources/prior_probs.npy)
+DEFAULT_PRIOR_IMAGENET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resources", "prior_probs.npy")

@@ -133,3 +133,71 @@ class GpuBatcher:
         rgb = x.permute(0, 3, 1, 2).float() / 255.0
         lab = rgb_to_lab_torch(rgb)
         return lab[:, :1].contiguous(), lab[:, 1:].contiguous()
+
+
+def pack_count(path: str) -> int:
+    """Number of photos in a training.pack shard (reads only its offsets)."""
+    with np.load(path, allow_pickle=False) as z:
+        return len(z["offsets"]) - 1
+
+
+class ShardStream:
+    """Trains over packed shards one at a time, so that a run can hold one shard in memory and
+    continue across calls that each carry a few shards (the device takes ~64 MiB per call).
+
+    One round (= the training loop's epoch) is one pass over `total` shards (default: the shards
+    given). Progress lives in `state["stream"]` (shards done this round, the current shard and
+    how many of its batches were trained), which the checkpoint saves: on --resume the current
+    shard restarts at the same batch (its permutation and crops are re-drawn from the same seed),
+    finished shards are skipped, and a call whose given shards are all done before the round is
+    complete stops (`self.needs_more` is set) so the next call can carry the next shards."""
+
+    def __init__(self, paths: list[str], size: int, device, crop: int, batch: int, seed: int, state: dict,
+                 total: int = 0, limit: int | None = None):
+        self.paths = sorted(paths, key=os.path.basename)
+        self.size, self.device, self.crop, self.batch, self.seed = size, device, crop, batch, seed
+        self.limit = limit
+        self.state = state
+        self.total = total or len(self.paths)
+        self.counts = {os.path.basename(p): min(pack_count(p), limit or 1 << 62) for p in self.paths}
+        self.n = sum(self.counts.values())
+        self.needs_more = False
+        state.setdefault("stream", {"round": 0, "done": [], "current": None, "pos": 0})
+        self.crop = min(crop, size)
+
+    def steps_per_epoch(self) -> int:
+        return sum((c + self.batch - 1) // self.batch for c in self.counts.values())
+
+    def _order(self, rnd: int) -> list[str]:
+        names = sorted(self.counts)
+        rng = np.random.default_rng(self.seed + 7919 * rnd)
+        return [names[i] for i in rng.permutation(len(names))]
+
+    def epoch(self):
+        st = self.state["stream"]
+        rnd = st["round"]
+        order = self._order(rnd)
+        if st["current"] in order:          # resume inside a shard: it goes first
+            order.remove(st["current"])
+            order.insert(0, st["current"])
+        by_name = {os.path.basename(p): p for p in self.paths}
+        for name in order:
+            if name in st["done"]:
+                continue
+            skip = st["pos"] if st["current"] == name else 0
+            st["current"], st["pos"] = name, skip
+            x, _, _ = load_sources([by_name[name]], self.size, self.limit)
+            b = GpuBatcher(x, self.device, self.crop, self.batch,
+                           seed=self.seed + 1000003 * rnd + sum(map(ord, name)))
+            del x
+            for k, batch in enumerate(b.epoch()):
+                if k < skip:
+                    continue
+                st["pos"] = k + 1          # the loop trains on a batch before it can stop
+                yield batch
+            st["done"].append(name)
+            st["current"], st["pos"] = None, 0
+        if len(st["done"]) >= self.total:
+            st["round"], st["done"] = rnd + 1, []
+        else:
+            self.needs_more = True

