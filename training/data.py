@@ -168,15 +168,12 @@ class ShardStream:
     def steps_per_epoch(self) -> int:
         return sum((c + self.batch - 1) // self.batch for c in self.counts.values())
 
-    def _order(self, rnd: int) -> list[str]:
-        names = sorted(self.counts)
-        rng = np.random.default_rng(self.seed + 7919 * rnd)
-        return [names[i] for i in rng.permutation(len(names))]
-
     def epoch(self):
+        """Shards in name order (so calls can carry them in that order; pack shards with their
+        rows shuffled across sources), each in a fresh random order of its photos per round."""
         st = self.state["stream"]
         rnd = st["round"]
-        order = self._order(rnd)
+        order = sorted(self.counts)
         if st["current"] in order:          # resume inside a shard: it goes first
             order.remove(st["current"])
             order.insert(0, st["current"])

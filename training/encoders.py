@@ -222,7 +222,7 @@ class ImageNetClassifier:
         for s in range(0, len(rgb_batch), batch):
             xs = []
             for rgb in rgb_batch[s:s + batch]:
-                x = torch.from_numpy(rgb).permute(2, 0, 1).float()[None]
+                x = torch.tensor(rgb).permute(2, 0, 1).float()[None]
                 h, w = x.shape[-2:]
                 sc = self.size / min(h, w)
                 nh, nw = max(self.size, round(h * sc)), max(self.size, round(w * sc))

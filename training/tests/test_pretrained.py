@@ -1,0 +1,194 @@
+"""Pretrained EfficientNet-Lite encoders, the ColorUNet export contract, shard streaming with
+resume across calls, and the semantic test of training.evaluate. No network, no ../shared:
+the ImageNet weights come from the PyPI wheels installed by training/setup.sh."""
+import json
+import os
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from training import train
+from training.encoders import (SamePad, VARIANTS, l_to_srgb01, load_pretrained, map_wheel_state,
+                               wheel_weights_path)
+from training.export import export_model, load_checkpoint_model
+from training.lab import rgb_to_lab_torch
+from training.model import build_model
+from training.pack import pack
+
+from .conftest import synthetic_photo
+
+
+def tf_same_pad(i, k, s):
+    """TensorFlow's SAME padding (reference formula)."""
+    out = -(-i // s)
+    total = max((out - 1) * s + k - i, 0)
+    return total // 2, total - total // 2
+
+
+@pytest.mark.parametrize("k,s", [(3, 1), (5, 1), (3, 2), (5, 2)])
+@pytest.mark.parametrize("i", [7, 8, 14, 15, 28, 56, 112, 113])
+def test_same_pad_matches_tensorflow(i, k, s):
+    x = torch.zeros(1, 1, i, i + 1)
+    y = SamePad(k, s)(x)
+    (t, b), (l, r) = tf_same_pad(i, k, s), tf_same_pad(i + 1, k, s)
+    assert y.shape[-2:] == (i + t + b, i + 1 + l + r)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_wheel_weights_load_strictly(variant):
+    sd = torch.load(wheel_weights_path(variant), map_location="cpu", weights_only=True)
+    mapped = map_wheel_state(sd, classifier=True)
+    assert len(mapped) == len(sd)                       # every key of the wheel is used
+    m = load_pretrained(variant, 3, classifier=True)    # strict=True inside
+    assert torch.equal(m.fc.weight, sd["_fc.weight"])
+
+
+def test_gray_stem_equals_rgb_stem_on_gray_input():
+    """The 1-channel stem (RGB weights summed) on L gives the RGB network's features of the
+    neutral-gray photo with that L, which is what the pretrained encoder knows."""
+    rgb = load_pretrained("lite0", 3).eval()
+    gray = load_pretrained("lite0", 1).eval()
+    L = torch.rand(2, 1, 64, 72) * 100
+    v = l_to_srgb01(L) * 255.0
+    with torch.no_grad():
+        a = rgb.features((v.expand(-1, 3, -1, -1) - 127) / 128)
+        b = gray.features((v - 127) / 128)
+    for x, y in zip(a, b):
+        assert torch.allclose(x, y, atol=1e-4)
+    assert [t.shape[-1] for t in b] == [36, 18, 9, 5, 3]   # SAME padding: ceil(72 / stride)
+
+
+def test_l_to_srgb_is_the_inverse_of_lab_for_neutral_grays():
+    v = torch.linspace(0, 1, 256)
+    lab = rgb_to_lab_torch(v.view(1, 1, 1, -1).expand(1, 3, 1, -1).contiguous())
+    back = l_to_srgb01(lab[:, :1])
+    assert torch.allclose(back.flatten(), v, atol=1e-4)
+
+
+def test_frozen_groups_get_no_gradient_and_keep_bn_stats():
+    m = build_model({"encoder": "lite0", "freeze_groups": 5}, pretrained=False).train()
+    frozen = m.frozen_modules()
+    assert all(not mod.training for mod in frozen)
+    assert all(not p.requires_grad for mod in frozen for p in mod.parameters())
+    before = m.enc.stem[2].running_mean.clone()
+    y = m(torch.rand(2, 1, 64, 64) * 100)
+    y.mean().backward()
+    assert torch.equal(before, m.enc.stem[2].running_mean)
+    assert m.head.weight.grad is not None
+    trainable = [p for p in m.enc.blocks[-1].parameters()]
+    assert all(p.requires_grad and p.grad is not None for p in trainable)
+
+
+def test_colorunet_export_contract(tmp_path):
+    m = build_model({"encoder": "lite0"}, pretrained=False)
+    with torch.no_grad():
+        m.head.bias.normal_(0, 1)
+    p = tmp_path / "u.onnx"
+    info = export_model(m, str(p), name="u", description="d", input_size=160, trained=False)
+    g = onnx.load(str(p))
+    assert not any(n.op_type == "BatchNormalization" for n in g.graph.node)
+    sess = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+    for hw in ((112, 112), (120, 168), (224, 224), (64, 40)):
+        x = (np.random.default_rng(1).random((1, 1, *hw)) * 100).astype(np.float32)
+        y = sess.run(None, {"L": x})[0]
+        assert y.shape == (1, 313, hw[0] // 4, hw[1] // 4)
+        with torch.no_grad():
+            ref = m.eval()(torch.from_numpy(x)).numpy()
+        assert np.abs(ref - y).max() < 2e-2 * np.abs(ref).max() + 1e-3
+    assert info["bytes"] < 12e6
+
+
+def test_pretrained_training_smoke_resume_and_export(photo_folder, tmp_path):
+    out = tmp_path / "run"
+    onnx_path = tmp_path / "m.onnx"
+    args = ["--data", photo_folder, "--encoder", "lite0", "--freeze-groups", "5", "--out", str(out),
+            "--size", "48", "--crop", "32", "--batch", "4", "--max-steps", "2", "--threads", "2",
+            "--export", str(onnx_path), "--name", "smoke-lite0"]
+    s = train.main(args)
+    assert s["step"] == 2 and all(np.isfinite(r["loss"]) for r in s["steps"] or [{"loss": 0.0}])
+    m, ck = load_checkpoint_model(str(out / "last.pt"))
+    wheel = load_pretrained("lite0", 1)
+    # the frozen stem still holds the ImageNet weights; the trained head moved
+    assert torch.equal(m.enc.stem[1].weight, wheel.stem[1].weight)
+    assert ck["config"]["encoder"] == "lite0" and ck["config"]["freeze_groups"] == 5
+    y = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]).run(
+        None, {"L": np.full((1, 1, 64, 80), 60, np.float32)})[0]
+    assert y.shape == (1, 313, 16, 20)
+    s2 = train.main(args[:args.index("--max-steps")] + ["--max-steps", "3", "--resume"]
+                    + args[args.index("--max-steps") + 2:])
+    assert s2["step"] == 3
+
+
+@pytest.fixture
+def shards(tmp_path):
+    """Three small packed shards of synthetic photos (training.pack format)."""
+    rng = np.random.default_rng(3)
+    paths = []
+    for k in range(3):
+        src = tmp_path / f"src{k}" / "set"
+        src.mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(synthetic_photo(rng, 40, 40)).save(src / f"{i}.png")
+        p = tmp_path / f"shard_{k}.npz"
+        pack(str(src.parent), str(p), 40, 90, workers=1)
+        paths.append(str(p))
+    return paths
+
+
+def stream_args(out, data, steps, extra=()):
+    args = ["--out", str(out), "--stream-shards", "--size", "40", "--crop", "32", "--batch", "4",
+            "--arch", json.dumps({"c1": 8, "c2": 16, "c3": 32, "c4": 16}), "--threads", "1",
+            "--epochs", "1000", "--max-steps", str(steps), "--log-every", "1", *extra]
+    for d in data:
+        args += ["--data", d]
+    return args
+
+
+def test_stream_shards_resume_across_calls_equals_one_run(shards, tmp_path):
+    # 3 shards x 6 photos, batch 4 -> 2 steps a shard, 6 steps a round
+    one = train.main(stream_args(tmp_path / "one", shards, 8))
+    assert one["step"] == 8 and one["epoch"] == 1 and one["stream"]["round"] == 1
+    # the same run in three calls: shard 0 only (round incomplete), then stop mid-shard, then the rest
+    a = tmp_path / "split"
+    s1 = train.main(stream_args(a, shards[:1], 8, ["--shard-total", "3"]))
+    assert s1["step"] == 2 and s1["stream"]["done"] == ["shard_0.npz"] and s1["epoch"] == 0
+    s2 = train.main(stream_args(a, shards[1:], 3, ["--shard-total", "3", "--resume"]))
+    assert s2["step"] == 3 and s2["stream"]["pos"] == 1
+    s3 = train.main(stream_args(a, shards, 8, ["--shard-total", "3", "--resume"]))
+    assert s3["step"] == 8 and s3["epoch"] == 1
+    w1 = torch.load(tmp_path / "one" / "last.pt", weights_only=False)["model"]
+    w2 = torch.load(a / "last.pt", weights_only=False)["model"]
+    for k in w1:
+        assert torch.allclose(w1[k].float(), w2[k].float(), atol=1e-5), k
+
+
+def test_stream_shards_needs_npz(photo_folder, tmp_path):
+    with pytest.raises(SystemExit):
+        train.main(stream_args(tmp_path / "x", [photo_folder], 1))
+
+
+def test_semantic_test_rows(tmp_path):
+    from training.evaluate import evaluate, markdown
+    rng = np.random.default_rng(0)
+    root = tmp_path / "val" / "set"
+    root.mkdir(parents=True)
+    for i in range(4):
+        Image.fromarray(synthetic_photo(rng, 64, 64)).save(root / f"{i}.png")
+    m = build_model({"encoder": "lite0"}, pretrained=False)
+    onnx_path = tmp_path / "u.onnx"
+    export_model(m, str(onnx_path), name="u", description="d", input_size=64, trained=False)
+    labels = {"set/0.png": 1, "set/1.png": 2}
+    res = evaluate(str(tmp_path / "val"), {"u": str(onnx_path)}, temperatures=[0.38, 1.0], threads=2,
+                   classifier="lite0", labels=labels, log=lambda *_: None)
+    sem = res["semantic"]
+    assert sem["n"] == 4 and sem["n_labelled"] == 2
+    assert sem["truth"]["agree"] == 1.0
+    assert set(sem["rows"]) == {"gray", "u T=0.38", "u T=1"}
+    for r in sem["rows"].values():
+        assert 0.0 <= r["agree"] <= 1.0 and 0.0 <= r["top1"] <= 1.0
+    assert "Semantic test" in markdown(res)
