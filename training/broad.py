@@ -117,6 +117,42 @@ SOURCES: dict[str, dict] = {
                    "(unknown/research-only); the 5000 photos already in ../shared/data/general drop out by sha256",
         "about": "face and upper-body portraits, ages 2-80, mostly East Asian",
     },
+    "faces-utk": {
+        "repo": "Mohanish-5744/Major_Ensemble_Gender",
+        "commit": "2f8aa4a5932c395d465f4f58d864b6a17a1b03f6",
+        "prefixes": ["crop_part1/"],
+        "label": "none",
+        "licence": "repo: no LICENSE file; UTKFace crop_part1 (Zhang, Song, Qi 2017), non-commercial "
+                   "research use",
+        "about": "face crops (200x200), ages 1-116, many ethnicities",
+    },
+    "car-bike": {
+        "repo": "arnavagrawal2701/CNN_From_Scratch",
+        "commit": "8696babf651c54ece1dad5dfd728f1abd21e9bc6",
+        "prefixes": ["Car-Bike-Dataset/"],
+        "label": "parent",
+        "licence": "repo: no LICENSE file; Kaggle 'Car vs Bike' web photos (unknown/research-only)",
+        "about": "cars and motorbikes, street and studio web photos",
+    },
+    "flickr8k": {
+        "repo": "quantumnaan/sic_translator",
+        "commit": "d27da85cff2dbf143fcaf365aece667d66c4298f",
+        "prefixes": ["data/images/"],
+        "label": "none",
+        "licence": "repo: no LICENSE file; Flickr8k (Hodosh et al. 2013) Flickr photos, research use "
+                   "(unknown/research-only)",
+        "about": "1000 Flickr8k photos: people and dogs in everyday activities",
+    },
+    "debris-objects": {
+        "repo": "thenorthwes/fodadataset",
+        "commit": "39ed3b9d98a4c33e283963ae6a7a1e2b456bbdca",
+        "prefixes": ["JPEGImages/"],
+        "label": "none",
+        "licence": "repo: no LICENSE file; FOD-A (Munyer et al. 2021, airport foreign-object debris), "
+                   "unknown/research-only",
+        "about": "small everyday objects (tools, bolts, cables, batteries) on pavement, 300x300; "
+                 "low-saturation backgrounds",
+    },
 }
 
 
@@ -162,7 +198,7 @@ def ls_tree(git_dir: str, commit: str, prefixes: list[str]):
         meta, path = rec.split("\t", 1)
         mode, typ, sha, size = meta.split()
         if typ == "blob" and mode in ("100644", "100755") and path.lower().endswith(IMAGE_EXTS):
-            rows.append((sha, None if size == "-" else int(size), path))
+            rows.append((sha, int(size) if size.isdigit() else None, path))  # "BAD": blob absent
     rows.sort(key=lambda r: r[2])
     return rows
 
