@@ -95,8 +95,8 @@ SOURCES: dict[str, dict] = {
         # Faces_easy are crops of Faces; cartoons, drawings and banknotes are not photos
         "exclude": [r"/(Faces_easy|garfield|snoopy|yin_yang|dollar_bill|stegosaurus|brontosaurus)/"],
         "label": "parent",
-        "licence": "repo: MIT (code); photos: Caltech 101 (Fei-Fei, Fergus, Perona 2004), CC BY 4.0 "
-                   "(CaltechDATA)",
+        "licence": "repo: MIT LICENSE (its code); photos: Caltech 101 (Fei-Fei, Fergus, Perona 2004), "
+                   "CaltechDATA doi:10.22002/D1.20086, listed there as CC BY 4.0",
         "about": "objects in 95 classes: instruments, tools, animals, vehicles, furniture, faces",
     },
     "grocery": {
@@ -104,9 +104,18 @@ SOURCES: dict[str, dict] = {
         "commit": "fc80ba90f803d79d0383df52c5a4ac5de99ff6fc",
         "prefixes": ["dataset/train/", "dataset/val/", "dataset/test/"],
         "label": "parent",
-        "licence": "repo: MIT (LICENSE covers the repository incl. the photos); Grocery Store Dataset "
-                   "(Klasson et al. 2019)",
+        "licence": "repo: MIT LICENSE (the repository holds the photos; no separate dataset licence); "
+                   "Grocery Store Dataset (Klasson et al. WACV 2019), cite the paper",
         "about": "fruit, vegetables and packages photographed in grocery stores (phone camera)",
+    },
+    "house-rooms": {
+        "repo": "ZunairaWeb/MLINTERN_II",
+        "commit": "12f26b579bfe7b484140818eeffb45b899dde977",
+        "prefixes": ["House Pricing Prediction/images/House_Room_Dataset/"],
+        "label": "parent",
+        "licence": "repo: no LICENSE file; Kaggle 'House Rooms Image Dataset' (robinreni), web photos, "
+                   "unknown/research-only",
+        "about": "interiors: bathrooms, bedrooms, dining rooms, kitchens, living rooms",
     },
     "faces-allage": {
         "repo": "middleyuan/All-Age-Faces-Dataset",
