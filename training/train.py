@@ -68,6 +68,8 @@ def parse_args(argv=None):
     ap.add_argument("--lam", type=float, default=0.5, help="rebalancing lambda")
     ap.add_argument("--prior", default="empirical",
                     help="'empirical' (our training set, smoothed), 'imagenet' (prior_probs.npy) or a .npy path")
+    ap.add_argument("--prior-limit", type=int, default=20000,
+                    help="empirical prior from at most this many photos (evenly spaced; 0: all)")
     ap.add_argument("--pts", default=DEFAULT_PTS)
     ap.add_argument("--imagenet-prior", default=DEFAULT_PRIOR_IMAGENET)
     ap.add_argument("--arch", default="{}", help="JSON model config overrides, e.g. '{\"c3\":160}'")
@@ -97,6 +99,7 @@ def parse_args(argv=None):
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (tests)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--log-every", type=int, default=20)
+    ap.add_argument("--print-every", type=int, default=100, help="progress line every N steps (0: off)")
     a = ap.parse_args(argv)
     if a.crop % 8:
         ap.error("--crop must be a multiple of 8")
@@ -118,6 +121,8 @@ def atomic_save(obj, path):
 def build_prior(a, images, encoder, pts, log):
     if a.prior == "empirical":
         t = time.time()
+        if a.prior_limit and len(images) > a.prior_limit:   # an evenly spaced subset is plenty
+            images = images[np.linspace(0, len(images) - 1, a.prior_limit).round().astype(int)]
         counts = empirical_counts(torch.from_numpy(images), encoder)
         prior = smooth_prior(counts, pts, a.sigma)
         log(f"empirical prior from {len(images)} photos in {time.time()-t:.1f}s: "
@@ -318,6 +323,14 @@ def main(argv=None):
                                        "loss": float(run_loss) / run_n, "lr": state["lr"],
                                        "t": round(state["train_seconds"] + time.time() - t_ep, 2)})
                 run_loss, run_n = 0.0, 0
+            if a.print_every and state["step"] % a.print_every == 0:
+                rec_s = state["steps"][-1] if state["steps"] else {}
+                log(f"step {state['step']} epoch {state['epoch'] + nb / batcher.steps_per_epoch():.2f} "
+                    f"loss {rec_s.get('loss', float('nan')):.4f} lr {state['lr']:.2e} "
+                    f"{nimg / max(time.time() - t_ep, 1e-9):.1f} img/s")
+            if time.time() - last_ck[0] >= a.checkpoint_every_s:   # mid-epoch too (resume restarts the epoch)
+                checkpoint()
+                last_ck[0] = time.time()
             elapsed = time.time() - t_start
             if elapsed > budget - EXPORT_RESERVE_S or (a.max_steps and state["step"] >= a.max_steps):
                 stop = True
