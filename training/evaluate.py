@@ -194,7 +194,8 @@ def evaluate(data: str, models: dict[str, str], temperatures=SWEEP, threads: int
     meta = {}
     for name, path in models.items():
         t0 = time.time()
-        col = OnnxColorizer(path, threads, input_size)
+        path, size = split_size(path)
+        col = OnnxColorizer(path, threads, size or input_size)
         meta[name] = {"path": path, "input_size": col.input_size, "metadata": col.meta}
         infer_s = 0.0
         for shape, idx in groups.items():
@@ -239,6 +240,14 @@ def evaluate(data: str, models: dict[str, str], temperatures=SWEEP, threads: int
         result["_outputs"] = outputs
         result["_photos"] = photos
     return result
+
+
+def split_size(spec: str) -> tuple[str, int | None]:
+    """'model.onnx@160' -> ('model.onnx', 160); 'model.onnx' -> ('model.onnx', None)."""
+    path, at, size = spec.rpartition("@")
+    if at and size.isdigit() and path.endswith(".onnx"):
+        return path, int(size)
+    return spec, None
 
 
 def semantic_test(photos, preds: dict[str, dict], classifier: str, labels: dict, threads: int, log) -> dict:
@@ -355,7 +364,8 @@ def markdown(result, title=None) -> str:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="folder of colour photos (recursive; class = parent folder)")
-    ap.add_argument("--model", action="append", default=[], help="NAME=PATH.onnx (repeatable)")
+    ap.add_argument("--model", action="append", default=[],
+                    help="NAME=PATH.onnx or NAME=PATH.onnx@SIZE (run at that short side; repeatable)")
     ap.add_argument("--temperatures", default=",".join(str(t) for t in SWEEP))
     ap.add_argument("--input-size", type=int, help="override colorizer.input_size")
     ap.add_argument("--threads", type=int, default=2)

@@ -183,8 +183,9 @@ def test_semantic_test_rows(tmp_path):
     onnx_path = tmp_path / "u.onnx"
     export_model(m, str(onnx_path), name="u", description="d", input_size=64, trained=False)
     labels = {"set/0.png": 1, "set/1.png": 2}
-    res = evaluate(str(tmp_path / "val"), {"u": str(onnx_path)}, temperatures=[0.38, 1.0], threads=2,
+    res = evaluate(str(tmp_path / "val"), {"u": f"{onnx_path}@48"}, temperatures=[0.38, 1.0], threads=2,
                    classifier="lite0", labels=labels, log=lambda *_: None)
+    assert res["models"]["u"]["input_size"] == 48          # NAME=PATH@SIZE runs at that size
     sem = res["semantic"]
     assert sem["n"] == 4 and sem["n_labelled"] == 2
     assert sem["truth"]["agree"] == 1.0
