@@ -95,6 +95,8 @@ def parse_args(argv=None):
     ap.add_argument("--name", default="colorizer")
     ap.add_argument("--description", default="")
     ap.add_argument("--input-size", type=int, default=0, help="metadata colorizer.input_size (default --size)")
+    ap.add_argument("--class-limit", action="append", default=[], metavar="NAME=N",
+                    help="keep at most N photos of class NAME (folder or pack source set); repeatable")
     ap.add_argument("--limit", type=int, default=0, help="use at most this many photos per source (tests)")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (tests)")
     ap.add_argument("--seed", type=int, default=0)
@@ -104,6 +106,23 @@ def parse_args(argv=None):
     if a.crop % 8:
         ap.error("--crop must be a multiple of 8")
     return a
+
+
+def cap_classes(images, labels, classes, limits: list[str], log):
+    """--class-limit NAME=N: keep an evenly spaced N of the photos whose class is NAME (a class
+    of a pack is "<pack>/<source_set>", so NAME matches across shards)."""
+    keep = np.ones(len(labels), bool)
+    for spec in limits:
+        name, _, n = spec.rpartition("=")
+        ids = [i for i, c in enumerate(classes) if c == name or c.endswith("/" + name)]
+        idx = np.flatnonzero(np.isin(labels, ids))
+        if not ids or not n.isdigit():
+            raise SystemExit(f"--class-limit {spec!r}: expected NAME=N with NAME among {sorted(set(c.split('/')[-1] for c in classes))}")
+        if len(idx) > int(n):
+            drop = np.setdiff1d(idx, idx[np.linspace(0, len(idx) - 1, int(n)).round().astype(int)])
+            keep[drop] = False
+        log(f"--class-limit {name}: {min(len(idx), int(n))} of {len(idx)} photos kept")
+    return images[keep], labels[keep]
 
 
 def pick_device(name):
@@ -165,6 +184,8 @@ def main(argv=None):
                                            a.limit or None)
     log(f"data: {len(images)} photos {images.shape[1:]} from {a.data} in {time.time()-t_start:.1f}s"
         + (" (first shard; the rest streams)" if a.stream_shards else ""))
+    if a.class_limit:
+        images, labels = cap_classes(images, labels, classes, a.class_limit, log)
 
     pts = load_pts(a.pts)
     encoder = SoftEncoder(pts, k=a.k, sigma=a.sigma, device=dev)
