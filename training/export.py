@@ -10,7 +10,16 @@ float32; ONNX Runtime folds the casts at load), which halves the file size.
   python -m training.export --checkpoint runs/landscape/last.pt --out models/x.onnx \
       --name colorizer-landscape --description "..." --temperature 0.38 --input-size 112
   python -m training.export --untrained --head ce --out tests/fixtures/untrained-colorizer.onnx
-  python -m training.export --set-metadata models/x.onnx --temperature 0.42   (weights unchanged)
+  python -m training.export --set-metadata models/x.onnx --temperature 0.42   (weights untouched)
+  python -m training.export --checkpoint runs/broad/last.pt --out models/x.onnx --prior-correction 0.25
+
+Prior correction (--prior-correction ALPHA, 0..1): the rebalanced cross-entropy trains the
+network towards p_model(q) ~ p(q) * w(q), the true posterior tilted by the rebalancing weights
+w (that is what makes rare, saturated colours win). Subtracting ALPHA * log w(q) from the head's
+bias undoes that tilt by the fraction ALPHA before the annealed mean: 0 is the paper's decoding
+(vivid, and on gray regions often a wrong tint), 1 the calibrated posterior (safe, dull). The
+weights come from the checkpoint's own prior and lambda; the graph and contract are unchanged
+(only the bias of the 1x1 head moves), and `colorizer.prior_correction` records ALPHA.
 """
 from __future__ import annotations
 
@@ -113,10 +122,21 @@ def format_temperature(t: float) -> str:
     return f"{float(t):.2f}".rstrip("0").rstrip(".") if float(t) != 1.0 else "1.0"
 
 
+def apply_prior_correction(model: nn.Module, prior: np.ndarray, lam: float, alpha: float) -> nn.Module:
+    """A copy of a CE model whose head bias is lowered by alpha * log w (w: rebalancing weights)."""
+    from .bins import rebalance_weights
+    model = copy.deepcopy(model)
+    w = rebalance_weights(np.asarray(prior, np.float64), lam)
+    with torch.no_grad():
+        model.head.bias -= float(alpha) * torch.tensor(np.log(w), dtype=model.head.bias.dtype)
+    return model
+
+
 def export_model(model: ColorNet, out_path: str, *, name: str, description: str,
                  temperature: float = 0.38, input_size: int = 112, trained: bool = True,
-                 weights_dtype: str = "fp16", verify: bool = True) -> dict:
-    """Fold BN, export, store weights, write metadata, check with onnxruntime. Returns info."""
+                 weights_dtype: str = "fp16", verify: bool = True, prior_correction: float = 0.0) -> dict:
+    """Fold BN, export, store weights, write metadata, check with onnxruntime. Returns info.
+    `prior_correction` is only recorded here: apply it with apply_prior_correction first."""
     head = model.head_kind
     output_name = "logits" if head == "ce" else "ab"
     folded = fold_batchnorm(model.cpu().float())
@@ -128,7 +148,8 @@ def export_model(model: ColorNet, out_path: str, *, name: str, description: str,
     m = set_metadata(m, {
         "name": name, "description": description, "temperature": format_temperature(temperature),
         "input_size": str(int(input_size)), "trained": "true" if trained else "false",
-        "output": "logits313" if head == "ce" else "ab", "arch": json.dumps(model.config)})
+        "output": "logits313" if head == "ce" else "ab", "arch": json.dumps(model.config),
+        "prior_correction": f"{prior_correction:g}" if head == "ce" else None})
     onnx.checker.check_model(m)
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     onnx.save_model(m, out_path, save_as_external_data=False)
@@ -208,6 +229,8 @@ def main(argv=None):
     ap.add_argument("--input-size", type=int)
     ap.add_argument("--trained", choices=["true", "false"])
     ap.add_argument("--weights-dtype", choices=["fp16", "fp32"], default="fp16")
+    ap.add_argument("--prior-correction", type=float, default=0.0,
+                    help="undo this fraction (0..1) of the rebalancing tilt in the head bias (CE checkpoints)")
     a = ap.parse_args(argv)
 
     if a.set_metadata:
@@ -227,11 +250,16 @@ def main(argv=None):
     elif a.checkpoint:
         model, ck = load_checkpoint_model(a.checkpoint)
         args = ck.get("args", {})
+        if a.prior_correction:
+            if model.head_kind != "ce" or ck.get("prior") is None:
+                ap.error("--prior-correction needs a CE checkpoint with its prior")
+            model = apply_prior_correction(model, ck["prior"], args.get("lam", 0.5), a.prior_correction)
         info = export_model(model, a.out, name=a.name or args.get("name", "colorizer"),
                             description=a.description or args.get("description", ""),
                             temperature=a.temperature or 0.38,
                             input_size=a.input_size or args.get("input_size", 112),
-                            trained=(a.trained or "true") == "true", weights_dtype=a.weights_dtype)
+                            trained=(a.trained or "true") == "true", weights_dtype=a.weights_dtype,
+                            prior_correction=a.prior_correction)
     else:
         ap.error("one of --checkpoint, --untrained, --set-metadata")
     print(json.dumps(info, indent=1))

@@ -193,3 +193,20 @@ def test_semantic_test_rows(tmp_path):
     for r in sem["rows"].values():
         assert 0.0 <= r["agree"] <= 1.0 and 0.0 <= r["top1"] <= 1.0
     assert "Semantic test" in markdown(res)
+
+
+def test_prior_correction_moves_only_the_head_bias(tmp_path):
+    from training.bins import rebalance_weights
+    from training.export import apply_prior_correction, read_metadata
+    m = build_model({"encoder": "lite0"}, pretrained=False).eval()
+    prior = np.random.default_rng(0).dirichlet(np.ones(313))
+    c = apply_prior_correction(m, prior, 0.5, 0.25)
+    w = rebalance_weights(prior, 0.5)
+    assert torch.allclose(c.head.bias - m.head.bias, torch.tensor(-0.25 * np.log(w), dtype=torch.float32), atol=1e-6)
+    assert torch.equal(c.head.weight, m.head.weight) and torch.equal(c.up4[0][1].weight, m.up4[0][1].weight)
+    export_model(c, str(tmp_path / "c.onnx"), name="c", description="d", prior_correction=0.25, trained=False)
+    assert read_metadata(str(tmp_path / "c.onnx"))["colorizer.prior_correction"] == "0.25"
+    x = torch.rand(1, 1, 64, 64) * 100
+    with torch.no_grad():
+        d = c(x) - m(x)
+    assert torch.allclose(d, torch.tensor(-0.25 * np.log(w), dtype=torch.float32).view(1, -1, 1, 1).expand_as(d), atol=1e-4)
