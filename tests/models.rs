@@ -1,5 +1,6 @@
-//! The models embedded in the binary: the trained default serves with no files beside it, and
-//! the landscape model and the L2 baseline can be picked per request for comparison.
+//! The models embedded in the binary: the trained default (`broad`, a pretrained-encoder model)
+//! serves with no files beside it, and the earlier general and landscape models and the L2
+//! baseline can be picked per request for comparison.
 
 mod common;
 
@@ -11,8 +12,8 @@ use image::GenericImageView;
 #[test]
 fn the_binary_embeds_the_trained_models() {
     let names: Vec<&str> = colorizer::models::EMBEDDED.iter().map(|(n, _)| *n).collect();
-    assert_eq!(names, ["general", "l2", "landscape"]);
-    assert_eq!(colorizer::models::EMBEDDED_DEFAULT, Some("general"));
+    assert_eq!(names, ["broad", "general", "l2", "landscape"]);
+    assert_eq!(colorizer::models::EMBEDDED_DEFAULT, Some("broad"));
 }
 
 #[tokio::test]
@@ -24,16 +25,16 @@ async fn embedded_models_serve_and_are_listed() {
     tokio::spawn(colorizer::http::serve(svc.listener, svc.app, svc.state, std::future::pending()));
     let client = reqwest::Client::new();
     let info: serde_json::Value = client.get(format!("http://{addr}/info")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(info["default_model"], "general");
+    assert_eq!(info["default_model"], "broad");
     let models = info["models"].as_array().unwrap();
-    assert_eq!(models.len(), 3);
+    assert_eq!(models.len(), 4);
     for m in models {
         assert_eq!(m["trained"], true, "{m}");
         assert_eq!(m["origin"], "embedded");
     }
     let (w, h) = (200, 150);
     let gray = gray_scene(w, h);
-    for (model, output) in [("general", "logits313"), ("landscape", "logits313"), ("l2", "ab")] {
+    for (model, output) in [("broad", "logits313"), ("general", "logits313"), ("landscape", "logits313"), ("l2", "ab")] {
         assert!(models.iter().any(|m| m["name"] == model && m["output"] == output));
         let resp = client
             .post(format!("http://{addr}/colorize?model={model}"))
@@ -64,7 +65,7 @@ fn the_cli_uses_the_embedded_default_with_no_model_flag() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("model general"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("model broad"));
     assert_eq!(image::open(dir.join("out/in.png")).unwrap().dimensions(), (64, 48));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_colorizer"))
         .args([
@@ -83,5 +84,5 @@ fn the_cli_uses_the_embedded_default_with_no_model_flag() {
         .args(["colorize", dir.join("in.png").to_str().unwrap(), "-o", dir.join("out3").to_str().unwrap(), "--model", "sepia"])
         .output()
         .unwrap();
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("general, l2, landscape"));
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("broad, general, l2, landscape"));
 }
