@@ -41,6 +41,8 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 from PIL import Image
 
+from .data import square_resize
+
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 COLUMNS = ["repo", "commit", "path", "sha256", "licence", "source_set", "label", "width", "height"]
 
@@ -427,19 +429,6 @@ def read_manifest(path: str) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------ rebuild
-def square_resize(im: Image.Image, size: int) -> Image.Image:
-    """Short side to `size` (antialiased bicubic), centre crop square (as training.data)."""
-    im = im.convert("RGB")
-    w, h = im.size
-    s = size / min(w, h)
-    if (w, h) != (size, size):
-        nw, nh = max(size, round(w * s)), max(size, round(h * s))
-        im = im.resize((nw, nh), Image.BICUBIC)
-        l, t = (nw - size) // 2, (nh - size) // 2
-        im = im.crop((l, t, l + size, t + size))
-    return im
-
-
 def encode(args) -> bytes:
     data, size, quality = args
     with Image.open(io.BytesIO(data)) as im:
