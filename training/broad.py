@@ -8,11 +8,11 @@ source size. Anyone with the repositories cloned (or fetched) at those commits c
 exactly the same shards.
 
   # 1. choose photos (filters + dedupe) from local git dirs of the repositories in SOURCES
-  python -m training.broad select --mirror /work/.mirror/owner+name/repo [--mirror ...] \\
+  python -m training.broad select --mirror MIRRORS/owner+name/repo [--mirror ...] \\
       --manifest training/data/broad_manifest.tsv.gz --exclude-shared ../shared/data
   # 2. rebuild the shards (WebP, short side --size, centre crop) from the manifest
   python -m training.broad rebuild --manifest training/data/broad_manifest.tsv.gz \\
-      --mirrors /work/.mirror --out /work/data/broad --size 128 --quality 75 --shard-size 10000
+      --mirrors MIRRORS --out SHARDS --size 128 --quality 75 --shard-size 10000
 
 Git dirs are read with `git ls-tree` and `git cat-file --batch` at the recorded commit; no work
 tree is needed. `--mirrors ROOT` accepts ROOT/owner+name/repo[/.git] (what the fetch tool makes),
@@ -184,7 +184,7 @@ def find_git_dir(root: str, repo: str) -> str | None:
 
 
 def repo_of_git_dir(git_dir: str) -> str | None:
-    """owner/name from a path such as /work/.mirror/owner+name/repo/.git or ROOT/owner/name/.git."""
+    """owner/name from a path such as MIRRORS/owner+name/repo/.git or ROOT/owner/name/.git."""
     parts = [p for p in os.path.abspath(git_dir).split(os.sep) if p and p not in (".git", "repo")]
     for p in reversed(parts):
         if "+" in p:
