@@ -5,8 +5,8 @@ use colorizer::color::{annealed_mean, PTS_IN_HULL};
 
 #[test]
 fn embedded_bins_match_pts_in_hull_npy() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/zhang/pts_in_hull.npy");
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (CI has ../shared beside the repo)", path.display()));
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("training/resources/pts_in_hull.npy");
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
     assert_eq!(npy.shape(), &[313, 2]);
     let vals: Vec<i64> = npy.into_vec().unwrap();

@@ -1,5 +1,5 @@
 //! sRGB (D65) <-> CIE LAB, with the constants and branch points of scikit-image's `rgb2lab` /
-//! `lab2rgb` (see `../shared/data/zhang/README.md`).
+//! `lab2rgb` (sRGB, D65; the formula and check values are in training/lab.py and its tests).
 
 use std::sync::LazyLock;
 
@@ -337,7 +337,7 @@ mod tests {
 
     #[test]
     fn check_values_of_the_reference() {
-        // From ../shared/data/zhang/README.md (scikit-image rgb2lab).
+        // Check values of scikit-image rgb2lab (white, red, green, blue).
         let cases = [
             ([255, 255, 255], [100.0, 0.0, 0.0]),
             ([255, 0, 0], [53.24, 80.09, 67.20]),

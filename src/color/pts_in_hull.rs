@@ -1,5 +1,6 @@
 // The (a, b) centres of the 313 in-gamut ab bins of Zhang et al., in the order of the model's
-// output channels; copied from ../shared/data/zhang/pts_in_hull.npy (a test checks they match).
+// output channels; copied from training/resources/pts_in_hull.npy (from richzhang/colorization
+// resources/; a test checks they match).
 pub const PTS_IN_HULL: [[f32; 2]; 313] = [
     [-90.0, 50.0],
     [-90.0, 60.0],
