@@ -155,7 +155,7 @@ class ShardStream:
     def __init__(self, paths: list[str], size: int, device, crop: int, batch: int, seed: int, state: dict,
                  total: int = 0, limit: int | None = None):
         self.paths = sorted(paths, key=os.path.basename)
-        self.size, self.device, self.crop, self.batch, self.seed = size, device, crop, batch, seed
+        self.size, self.device, self.batch, self.seed = size, device, batch, seed
         self.limit = limit
         self.state = state
         self.total = total or len(self.paths)

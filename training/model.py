@@ -132,9 +132,8 @@ class ColorUNet(nn.Module):
         return self
 
     def encode(self, L):
-        from .encoders import l_to_srgb01
-        x = (l_to_srgb01(L) * 255.0 - 127.0) * (1.0 / 128.0)
-        return self.enc.features(x)
+        from .encoders import l_to_srgb01, normalise_255
+        return self.enc.features(normalise_255(l_to_srgb01(L) * 255.0))
 
     def forward(self, L: torch.Tensor) -> torch.Tensor:
         t2, t4, t8, t16, t32 = self.encode(L)
