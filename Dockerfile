@@ -10,6 +10,11 @@
 #            scripts/fetch-ort.sh does for local builds.
 #   build    cargo build --release --locked; the default model (models/colorizer.onnx)
 #            and the web page are embedded in the binary.
+#   artifacts-source / artifacts-prebuilt
+#            the binary and the library from the two stages above (default), or, with
+#            --build-arg ARTIFACTS=artifacts-prebuilt, from a build context that holds a
+#            host-built `colorizer` and `libonnxruntime.so` (scripts/container-test.sh,
+#            where no Rust or Python image can be pulled).
 #   runtime  distroless/cc (glibc + libstdc++, no shell, no package manager), non-root,
 #            holding only the binary and the ONNX Runtime library.
 #
@@ -22,6 +27,10 @@ ARG RUST_VERSION=1.95
 # (deploy/tests/test_deploy.py checks it): the binary is built against that C API.
 ARG ORT_VERSION=1.31.1
 ARG PYTHON_VERSION=3.11
+# Stage the runtime stage takes the binary and libonnxruntime.so from: artifacts-source
+# builds them here (ort and build stages); artifacts-prebuilt copies them from the build
+# context (see that stage).
+ARG ARTIFACTS=artifacts-source
 
 # ---------------------------------------------------------------------------------------
 FROM python:${PYTHON_VERSION}-slim-bookworm AS ort
@@ -48,6 +57,20 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
  && strip --strip-debug -o /out/colorizer target/release/colorizer
 
 # ---------------------------------------------------------------------------------------
+# The runtime stage copies from `artifacts`, one of these two; BuildKit (and podman) build
+# only the stages the chosen one needs.
+FROM scratch AS artifacts-source
+COPY --from=ort /ort/libonnxruntime.so /artifacts/libonnxruntime.so
+COPY --from=build /out/colorizer /artifacts/colorizer
+
+# Build context: a release `colorizer` (built for this image's glibc, e.g. on Debian 12)
+# and the matching `libonnxruntime.so` (version ORT_VERSION).
+FROM scratch AS artifacts-prebuilt
+COPY colorizer libonnxruntime.so /artifacts/
+
+FROM ${ARTIFACTS} AS artifacts
+
+# ---------------------------------------------------------------------------------------
 FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
 ARG ORT_VERSION
 LABEL org.opencontainers.image.title="colorizer" \
@@ -55,8 +78,8 @@ LABEL org.opencontainers.image.title="colorizer" \
       org.opencontainers.image.licenses="MIT" \
       io.colorizer.onnxruntime.version="${ORT_VERSION}"
 
-COPY --from=ort /ort/libonnxruntime.so /usr/local/lib/onnxruntime/libonnxruntime.so.${ORT_VERSION}
-COPY --from=build /out/colorizer /usr/local/bin/colorizer
+COPY --from=artifacts /artifacts/libonnxruntime.so /usr/local/lib/onnxruntime/libonnxruntime.so.${ORT_VERSION}
+COPY --from=artifacts /artifacts/colorizer /usr/local/bin/colorizer
 
 # COLORIZER_ORT_LIB is the service's own setting; ORT_DYLIB_PATH is the ort crate's
 # fallback. Both name the same file. Everything else keeps the binary's defaults and
