@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine, installing what it needs on the way:
 # ONNX Runtime (PyPI wheel), the Rust tests, the training tests (PyTorch venv), the deployment
-# linters and checks, and the browser test of the demo page. Exit status non-zero if any fails.
+# linters and checks, the browser test of the demo page, and the container image built and run
+# with podman and scraped by Prometheus (scripts/container-test.sh). Exit status non-zero if any
+# fails.
 #
 #   scripts/test.sh            everything
-#   SKIP=training,browser scripts/test.sh   skip some parts (rust, training, deploy, browser)
+#   SKIP=training,browser scripts/test.sh   skip some parts (rust, training, deploy, browser, container)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -65,10 +67,15 @@ browser() {
   scripts/install-browser.sh && COLORIZER_BIN=target/debug/colorizer node --test tests/browser/
 }
 
+container() {
+  scripts/container-test.sh
+}
+
 step rust rust
 step training training
 step deploy deploy
 step browser browser
+step container container
 
 echo
 echo "test parts: ${#passed[@]} passed, ${#failed[@]} failed"
