@@ -1,6 +1,7 @@
 """Export a trained (or untrained) ColorNet to the service's ONNX model contract.
 
-Contract: input `L` float32 [N,1,H,W] raw L 0..100 (dynamic N/H/W), one output
+Contract: input `L` float32 [N,1,H,W] raw L 0..100 (dynamic N/H/W) and, for hint models, a
+second input `hints` float32 [N,3,H,W] (a, b, mask; training/hints.py), one output
 `logits` [N,313,H/4,W/4] in pts_in_hull order (CE) or `ab` [N,2,H/4,W/4] (L2); opset 17;
 weights inline; metadata_props colorizer.{name,description,temperature,input_size,trained}.
 BatchNorm is folded into the convolutions. With --weights-dtype fp16 (default) the weights
@@ -73,15 +74,25 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
+def takes_hints(model: nn.Module) -> bool:
+    return bool(getattr(model, "takes_hints", False))
+
+
 def torch_to_onnx_bytes(model: nn.Module, output_name: str, sample_hw=(64, 64)) -> bytes:
+    """Inputs `L` [N,1,H,W] and, for hint models, `hints` [N,3,H,W] (same N, H, W)."""
     buf = io.BytesIO()
-    x = torch.full((1, 1, *sample_hw), 50.0)
+    args = (torch.full((1, 1, *sample_hw), 50.0),)
+    names = ["L"]
+    axes = {"L": {0: "N", 2: "H", 3: "W"}, output_name: {0: "N", 2: "h", 3: "w"}}
+    if takes_hints(model):
+        args += (torch.zeros(1, 3, *sample_hw),)
+        names.append("hints")
+        axes["hints"] = {0: "N", 2: "H", 3: "W"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, (x,), buf, input_names=["L"], output_names=[output_name], opset_version=OPSET,
-            dynamic_axes={"L": {0: "N", 2: "H", 3: "W"}, output_name: {0: "N", 2: "h", 3: "w"}},
-            do_constant_folding=True, dynamo=False)
+            model, args, buf, input_names=names, output_names=[output_name], opset_version=OPSET,
+            dynamic_axes=axes, do_constant_folding=True, dynamo=False)
     return buf.getvalue()
 
 
@@ -149,7 +160,8 @@ def export_model(model: ColorNet, out_path: str, *, name: str, description: str,
         "name": name, "description": description, "temperature": format_temperature(temperature),
         "input_size": str(int(input_size)), "trained": "true" if trained else "false",
         "output": "logits313" if head == "ce" else "ab", "arch": json.dumps(model.config),
-        "prior_correction": f"{prior_correction:g}" if head == "ce" else None})
+        "prior_correction": f"{prior_correction:g}" if head == "ce" else None,
+        "hints": "true" if takes_hints(model) else None})
     onnx.checker.check_model(m)
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     onnx.save_model(m, out_path, save_as_external_data=False)
@@ -164,13 +176,20 @@ def verify_onnx(path: str, torch_model: nn.Module | None = None, hw=(96, 128)) -
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
     x = (rng.random((2, 1, *hw)) * 100).astype(np.float32)
-    (y,) = sess.run(None, {sess.get_inputs()[0].name: x})
+    feed = {"L": x}
+    if len(sess.get_inputs()) == 2:   # a hint model: three hints in the first image, none in the second
+        from .hints import paint
+        h = torch.zeros(2, 3, *hw)
+        for y0, x0, a, b in ((10, 20, 40.0, -30.0), (50, 90, -20.0, 60.0), (80, 5, 0.0, 0.0)):
+            paint(h, 0, y0, x0, 1, a, b)
+        feed["hints"] = h.numpy()
+    (y,) = sess.run(None, feed)
     C = y.shape[1]
     assert y.shape == (2, C, hw[0] // 4, hw[1] // 4) and C in (NUM_BINS, 2), y.shape
     out = {"onnx_out_shape": list(y.shape)}
     if torch_model is not None:
         with torch.no_grad():
-            ref = torch_model.eval()(torch.from_numpy(x)).numpy()
+            ref = torch_model.eval()(*[torch.from_numpy(v) for v in feed.values()]).numpy()
         err = float(np.abs(ref - y).max())
         scale = float(np.abs(ref).max()) + 1e-6
         out["max_abs_err_vs_torch"] = err

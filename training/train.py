@@ -15,6 +15,12 @@ from the PyPI wheels, see training/encoders.py); --freeze-groups N keeps its ste
 groups frozen (7 = the whole encoder), the rest trains at --encoder-lr-mult x the lr.
 --stream-shards trains on packed shards one at a time (training.data.ShardStream) and resumes
 across calls that each carry some of the shards (--shard-total = shards in one round).
+
+--hints trains a hint-taking ColorUNet (training/hints.py): each batch gets simulated true-colour
+hints (none for --hint-p-none of the images, else a geometric number of points with mean
+1/--hint-p), so the same network colorizes with and without user hints. --init CKPT starts
+from another run's weights (and its prior), e.g. the automatic model the hint model extends;
+the hint branch starts at zero there, so step 0 is exactly that model.
 """
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from . import DEFAULT_PTS, DEFAULT_PRIOR_IMAGENET
+from . import hints as hints_mod
 from .bins import (SoftEncoder, empirical_counts, is_gray, load_pts, rebalance_weights,
                    smooth_prior)
 from .data import GpuBatcher, ShardStream, load_sources
@@ -84,6 +91,10 @@ def parse_args(argv=None):
                     help="--data are .npz shards trained one at a time; resumable across calls")
     ap.add_argument("--shard-total", type=int, default=0,
                     help="with --stream-shards: shards in one round (default: those given)")
+    ap.add_argument("--hints", action="store_true", help="train a hint-taking model on simulated hints")
+    ap.add_argument("--hint-p", type=float, default=1 / 8, help="geometric p of the number of hints")
+    ap.add_argument("--hint-p-none", type=float, default=0.25, help="fraction of images with no hints")
+    ap.add_argument("--init", help="checkpoint whose model weights (and prior) start a fresh run")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: all)")
@@ -194,9 +205,13 @@ def main(argv=None):
     if a.resume and os.path.exists(ck_path):
         ck = torch.load(ck_path, map_location="cpu", weights_only=False)
         log(f"resuming from {ck_path} at epoch {ck['state']['epoch']}, step {ck['state']['step']}")
-    if ck is not None:
-        prior = np.asarray(ck["prior"])
-        counts = ck.get("prior_counts")
+    init_ck = None
+    if ck is None and a.init:
+        init_ck = torch.load(a.init, map_location="cpu", weights_only=False)
+        log(f"initialising from {a.init} (step {init_ck['state']['step']}, its prior)")
+    if ck is not None or init_ck is not None:
+        prior = np.asarray((ck or init_ck)["prior"])
+        counts = (ck or init_ck).get("prior_counts")
     else:
         prior, counts = build_prior(a, images, encoder, pts, log)
     wbin = rebalance_weights(prior, a.lam)
@@ -207,10 +222,22 @@ def main(argv=None):
 
     config = json.loads(a.arch)
     config["head"] = a.head
+    if init_ck is not None:
+        config = {**init_ck["config"], **config}
+        a.encoder = config.get("encoder", "scratch")
     if a.encoder != "scratch":
         config.update(encoder=a.encoder, freeze_groups=a.freeze_groups)
+    if a.hints:
+        if a.encoder == "scratch":
+            raise SystemExit("--hints needs a pretrained-encoder model (--encoder liteN or --init of one)")
+        config["hints"] = True
     # ImageNet weights only for a fresh run: a resumed one loads every weight from its checkpoint
-    model = build_model(config, pretrained=a.encoder != "scratch" and ck is None).to(dev)
+    model = build_model(config, pretrained=a.encoder != "scratch" and ck is None and init_ck is None).to(dev)
+    if init_ck is not None:
+        missing, unexpected = model.load_state_dict(init_ck["model"], strict=False)
+        if unexpected or any(not k.startswith("hint") for k in missing):
+            raise SystemExit(f"--init {a.init}: weights do not fit (missing {missing}, unexpected {unexpected})")
+        log(f"loaded {a.init}: new layers {sorted({k.split('.')[0] for k in missing})}")
     n_params = count_params(model)
     gflops = conv_flops(model.cpu(), 256, 256)
     model = model.to(dev)
@@ -254,11 +281,17 @@ def main(argv=None):
         val_x = torch.from_numpy(vx).to(dev)
         log(f"val: {len(vx)} photos from {a.val}")
 
-    def batch_loss(L, ab):
+    hint_rng = np.random.default_rng(a.seed * 1_000_003 + state["step"])
+
+    def batch_loss(L, ab, with_hints=True):
         abq = F.avg_pool2d(ab, 4)
         valid = ~is_gray(ab)
+        args = (L,)
+        if a.hints and with_hints:
+            h = hints_mod.training_hints(ab, hint_rng, a.hint_p, a.hint_p_none)
+            args = (L, h.contiguous(memory_format=torch.channels_last) if channels_last else h)
         with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
-            out = model(L)
+            out = model(*args)
         if a.head == "ce":
             idx, w = encoder.encode(abq)
             pixw = wbin_t[idx[:, 0]] * valid.float()[:, None, None]
@@ -276,7 +309,7 @@ def main(argv=None):
             x = val_x[s0:s0 + 100].permute(0, 3, 1, 2).float() / 255.0
             lab = rgb_to_lab_torch(x)
             L = lab[:, :1].contiguous(memory_format=torch.channels_last) if channels_last else lab[:, :1]
-            tot += float(batch_loss(L, lab[:, 1:])) * x.shape[0]
+            tot += float(batch_loss(L, lab[:, 1:], with_hints=False)) * x.shape[0]
             n += x.shape[0]
         model.train()
         return tot / n
