@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use crate::config::{ColorizeArgs, HealthcheckArgs};
 use crate::engine::{init_runtime, Engine, PoolOptions};
+use crate::hints::{self, ColourHint};
 use crate::pipeline::{self, Limits, OutputOptions, PipelineError};
 
 /// Extensions treated as images when walking folders.
@@ -81,7 +82,15 @@ enum Outcome {
     Failed(String),
 }
 
-fn run_job(engine: &Engine, job: &Job, out_dir: &Path, limits: &Limits, opts: &OutputOptions, force: bool) -> Outcome {
+fn run_job(
+    engine: &Engine,
+    job: &Job,
+    out_dir: &Path,
+    limits: &Limits,
+    opts: &OutputOptions,
+    hints: &[ColourHint],
+    force: bool,
+) -> Outcome {
     let dest = out_dir.join(&job.relative).with_extension(opts.format.extension());
     if dest.exists() && !force {
         return Outcome::Skipped(format!("{} exists (use --force to overwrite)", dest.display()));
@@ -90,7 +99,7 @@ fn run_job(engine: &Engine, job: &Job, out_dir: &Path, limits: &Limits, opts: &O
         Ok(b) => b,
         Err(e) => return Outcome::Failed(format!("cannot read: {e}")),
     };
-    let done = match pipeline::colorize(engine, &bytes, limits, opts) {
+    let done = match pipeline::colorize(engine, &bytes, limits, opts, hints) {
         Ok(d) => d,
         Err(PipelineError::NotAnImage(m)) | Err(PipelineError::Unsupported(m)) => {
             return Outcome::Skipped(format!("not an image we can read: {m}"))
@@ -123,6 +132,13 @@ pub fn colorize(args: ColorizeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    let hints = match read_hints(&args) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if let Err(e) = init_runtime(args.ort_lib.as_deref()) {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
@@ -145,6 +161,10 @@ pub fn colorize(args: ColorizeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = pipeline::check_hints_accepted(&engine, &hints) {
+        eprintln!("error: --hints: {e}");
+        return ExitCode::from(2);
+    }
     let opts = OutputOptions {
         temperature: args.temperature.unwrap_or(engine.info().default_temperature),
         format: args.format,
@@ -170,7 +190,7 @@ pub fn colorize(args: ColorizeArgs) -> ExitCode {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs_n).build().expect("thread pool");
     pool.install(|| {
         jobs.par_iter().for_each(|job| {
-            match run_job(&engine, job, &args.output, &limits, &opts, args.force) {
+            match run_job(&engine, job, &args.output, &limits, &opts, &hints, args.force) {
                 Outcome::Done => {
                     done.fetch_add(1, Ordering::Relaxed);
                 }
@@ -201,6 +221,17 @@ pub fn colorize(args: ColorizeArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The hints of `--hints FILE` (none without it); hints are for one image, so `--hints` takes
+/// exactly one input file.
+fn read_hints(args: &ColorizeArgs) -> Result<Vec<ColourHint>, String> {
+    let Some(path) = &args.hints else { return Ok(Vec::new()) };
+    if args.inputs.len() != 1 || !args.inputs[0].is_file() {
+        return Err("--hints takes exactly one input image file (hints are points of that image)".into());
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("--hints {}: {e}", path.display()))?;
+    hints::parse(&bytes).map_err(|e| format!("--hints {}: {e}", path.display()))
 }
 
 /// `colorizer healthcheck`: a minimal HTTP/1.1 GET (no client library, works in a shell-less

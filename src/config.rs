@@ -167,6 +167,11 @@ pub struct ColorizeArgs {
     /// Model to use: a NAME of an embedded model, or a PATH to an ONNX file.
     #[arg(long = "model", env = "COLORIZER_MODEL")]
     pub model: Option<String>,
+    /// Colour hints for a single input image: a JSON file `[{"x": 120, "y": 48, "color":
+    /// "#b03a2e"}, ...]` (optional "radius"), points in the image's pixels after EXIF
+    /// orientation; needs a model that takes hints (see `/info` or the model card).
+    #[arg(long, value_name = "FILE.json")]
+    pub hints: Option<PathBuf>,
     /// Intra-op threads per worker's session.
     #[arg(long, env = "COLORIZER_THREADS", default_value_t = 1)]
     pub threads: u32,

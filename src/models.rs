@@ -121,6 +121,11 @@ impl Models {
         self.engines.keys().cloned().collect()
     }
 
+    /// Names of the models that take colour hints.
+    pub fn hint_model_names(&self) -> Vec<String> {
+        self.iter().filter(|e| e.info().hints).map(|e| e.name().to_string()).collect()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Engine>> {
         self.engines.values()
     }

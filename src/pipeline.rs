@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use crate::color::{srgb_to_l, AbPlanes, AbUpsampler};
 use crate::config::OutputFormat;
 use crate::engine::{Engine, EngineError, ModelOutput};
+use crate::hints::{self, ColourHint};
 
 /// Limits applied before and during decoding.
 #[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
@@ -88,6 +89,8 @@ pub struct Prepared {
     pub alpha: Option<Vec<u8>>,
     /// L resized to the model's input size.
     pub model_input: Arc<Vec<f32>>,
+    /// The `[3, model_height, model_width]` hint map, when the request has hints.
+    pub model_hints: Option<Arc<Vec<f32>>>,
     pub model_height: u32,
     pub model_width: u32,
     pub timings: Timings,
@@ -213,9 +216,26 @@ fn resize_l(l: &[f32], w: u32, h: u32, tw: u32, th: u32) -> Vec<f32> {
     bytemuck::pod_collect_to_vec(dst.buffer())
 }
 
-/// Stage 1: decode, orientation, L, resize to the model's input size.
-pub fn prepare(bytes: &[u8], limits: &Limits, engine: &Engine) -> Result<Prepared, PipelineError> {
-    prepare_with(bytes, limits, |w, h| engine.input_size_for(w, h))
+/// Refuses hints for a model without a hint input (before any decoding).
+pub fn check_hints_accepted(engine: &Engine, hints: &[ColourHint]) -> Result<(), PipelineError> {
+    if hints.is_empty() || engine.info().hints {
+        Ok(())
+    } else {
+        Err(PipelineError::BadParameter(format!("model {:?} takes no hints; use a model whose /info says hints: true", engine.name())))
+    }
+}
+
+/// Stage 1: decode, orientation, L, resize to the model's input size, and the hint map (hints
+/// are in the input's pixel coordinates after EXIF orientation).
+pub fn prepare(bytes: &[u8], limits: &Limits, engine: &Engine, hints: &[ColourHint]) -> Result<Prepared, PipelineError> {
+    check_hints_accepted(engine, hints)?;
+    let mut prepared = prepare_with(bytes, limits, |w, h| engine.input_size_for(w, h))?;
+    if !hints.is_empty() {
+        let p = &prepared;
+        let map = hints::hint_map(hints, p.width, p.height, p.model_width, p.model_height).map_err(PipelineError::BadParameter)?;
+        prepared.model_hints = Some(Arc::new(map));
+    }
+    Ok(prepared)
 }
 
 /// `prepare` with the model input size `(height, width)` given by `model_size(width, height)`
@@ -235,6 +255,7 @@ pub fn prepare_with(bytes: &[u8], limits: &Limits, model_size: impl Fn(u32, u32)
         l,
         alpha,
         model_input: Arc::new(model_input),
+        model_hints: None,
         model_height,
         model_width,
         timings: Timings { decode: t1 - t0, resize: t2 - t1, ..Default::default() },
@@ -294,11 +315,22 @@ pub fn encode(pixels: &[u8], w: u32, h: u32, channels: usize, opts: &OutputOptio
 }
 
 /// The whole pipeline on the calling thread (CLI, benchmarks): prepare, infer, finish.
-pub fn colorize(engine: &Engine, bytes: &[u8], limits: &Limits, opts: &OutputOptions) -> Result<Colorized, PipelineError> {
+pub fn colorize(
+    engine: &Engine,
+    bytes: &[u8],
+    limits: &Limits,
+    opts: &OutputOptions,
+    hints: &[ColourHint],
+) -> Result<Colorized, PipelineError> {
     check_temperature(opts.temperature)?;
-    let prepared = prepare(bytes, limits, engine)?;
+    let prepared = prepare(bytes, limits, engine, hints)?;
     let t0 = Instant::now();
-    let output = engine.run_blocking(&prepared.model_input, prepared.model_height, prepared.model_width)?;
+    let output = engine.run_blocking(
+        &prepared.model_input,
+        prepared.model_hints.as_deref().map(Vec::as_slice),
+        prepared.model_height,
+        prepared.model_width,
+    )?;
     let infer = t0.elapsed();
     let mut done = finish(prepared, output, opts)?;
     done.timings.infer = infer;

@@ -1,6 +1,7 @@
 //! The HTTP API as a client sees it, against the service spawned on a random port.
 
 mod common;
+mod corpus;
 
 use common::*;
 use image::GenericImageView;
@@ -360,4 +361,111 @@ async fn refusals_decided_from_headers_are_readable_with_a_large_body() {
     expect_problem(resp, 422).await;
     let resp = app.client.post(app.url("/colorize")).header(CONTENT_TYPE, "image/png").body(big).send().await.unwrap();
     expect_problem(resp, 401).await;
+}
+
+const HINT_FIXTURE: &str = "hint=tests/fixtures/hint-fixture.onnx";
+
+async fn post_with_hints(app: &TestApp, query: &str, image: Vec<u8>, hints: &str) -> reqwest::Response {
+    let form = reqwest::multipart::Form::new()
+        .part("image", reqwest::multipart::Part::bytes(image).file_name("photo.png"))
+        .part("hints", reqwest::multipart::Part::text(hints.to_string()));
+    app.client.post(app.url(&format!("/colorize{query}"))).multipart(form).send().await.unwrap()
+}
+
+/// Lab a, b of an output pixel.
+fn ab_at(img: &image::RgbImage, x: u32, y: u32) -> [f32; 2] {
+    let lab = colorizer::color::srgb8_to_lab(img.get_pixel(x, y).0);
+    [lab[1], lab[2]]
+}
+
+#[tokio::test]
+async fn hints_colour_the_place_they_name() {
+    // The fixture's ab is the mean hinted ab of each 4x4 cell: colour exactly where hints land.
+    let app = spawn(&["--model", HINT_FIXTURE]).await;
+    let info: serde_json::Value = app.client.get(app.url("/info")).send().await.unwrap().json().await.unwrap();
+    let takes = |name: &str| info["models"].as_array().unwrap().iter().find(|m| m["name"] == name).unwrap()["hints"].clone();
+    assert_eq!((takes("hint"), takes("fixture")), (serde_json::json!(true), serde_json::json!(false)));
+    let (w, h) = (256, 128);
+    let hints = r##"[{"x": 40, "y": 30, "color": "#c02020"}, {"x": 200, "y": 100, "color": "#2040c0", "radius": 6}]"##;
+    let resp = post_with_hints(&app, "?model=hint", gray_png(w, h), hints).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-colorizer-hints"], "2");
+    let rgb = decode(&resp.bytes().await.unwrap()).to_rgb8();
+    assert_eq!(rgb.dimensions(), (w, h));
+    let red = ab_at(&rgb, 40, 30);
+    let blue = ab_at(&rgb, 200, 100);
+    assert!(red[0] > 25.0 && red[1] > 10.0, "red hint: ab {red:?}");
+    assert!(blue[1] < -25.0, "blue hint: ab {blue:?}");
+    let far = ab_at(&rgb, 128, 64);
+    assert!(far[0].abs() < 2.0 && far[1].abs() < 2.0, "no hint there: ab {far:?}");
+    // No hints part: a hint model answers without hints (gray for this fixture).
+    let resp = app
+        .client
+        .post(app.url("/colorize?model=hint"))
+        .multipart(reqwest::multipart::Form::new().part("image", reqwest::multipart::Part::bytes(gray_png(w, h)).file_name("p.png")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-colorizer-hints"], "0");
+    assert!(mean_chroma(&decode(&resp.bytes().await.unwrap()).to_rgb8()) < 1.0);
+}
+
+#[tokio::test]
+async fn hints_follow_exif_orientation() {
+    // Stored 96 x 64 with orientation 6 (rotate 90 degrees clockwise): shown 64 wide, 96 high.
+    // The hint names a point of the shown image; the colour must be there, not at the stored place.
+    let app = spawn(&["--model", HINT_FIXTURE]).await;
+    let jpeg = corpus::jpeg_with_orientation(&gray_jpeg(96, 64), 6);
+    let resp = post_with_hints(&app, "?model=hint", jpeg, r##"[{"x": 50, "y": 20, "color": "#20a020"}]"##).await;
+    assert_eq!(resp.status(), 200);
+    let rgb = decode(&resp.bytes().await.unwrap()).to_rgb8();
+    assert_eq!(rgb.dimensions(), (64, 96));
+    let there = ab_at(&rgb, 50, 20);
+    assert!(there[0] < -20.0, "green hint not at (50, 20): ab {there:?}");
+    // Taken as a point of the stored image, (50, 20) would show at (63 - 20, 50) = (43, 50).
+    let stored = ab_at(&rgb, 43, 50);
+    assert!(stored[0].abs() < 2.0 && stored[1].abs() < 2.0, "colour at the stored place: ab {stored:?}");
+    // Outside the shown image (x < 64, y < 96), though inside the stored one.
+    let resp = post_with_hints(
+        &app,
+        "?model=hint",
+        corpus::jpeg_with_orientation(&gray_jpeg(96, 64), 6),
+        r##"[{"x": 80, "y": 10, "color": "#fff"}]"##,
+    )
+    .await;
+    let p = expect_problem(resp, 422).await;
+    assert!(p["detail"].as_str().unwrap().contains("outside the 64x96 image"), "{p}");
+}
+
+#[tokio::test]
+async fn bad_hints_get_a_clear_422() {
+    let app = spawn(&["--model", HINT_FIXTURE]).await;
+    let many = format!("[{}]", vec![r##"{"x": 1, "y": 1, "color": "#fff"}"##; 65].join(","));
+    for (query, hints, says) in [
+        ("?model=hint", "not json", "JSON array"),
+        ("?model=hint", r#"[{"x": 1, "y": 2}]"#, "JSON array"),
+        ("?model=hint", r#"[{"x": 1, "y": 2, "color": "blue"}]"#, "color must be #rrggbb"),
+        ("?model=hint", r##"[{"x": 1, "y": 2, "color": "#00f", "radius": -2}]"##, "radius"),
+        ("?model=hint", r##"[{"x": 64, "y": 2, "color": "#00f"}]"##, "outside the 64x48 image"),
+        ("?model=hint", many.as_str(), "at most 64"),
+        ("", r##"[{"x": 1, "y": 2, "color": "#00f"}]"##, "takes no hints"),
+    ] {
+        let resp = post_with_hints(&app, query, gray_png(64, 48), hints).await;
+        let p = expect_problem(resp, 422).await;
+        assert!(p["detail"].as_str().unwrap().contains(says), "{hints}: {p}");
+        if says == "takes no hints" {
+            assert_eq!(p["allowed"], serde_json::json!(["hint"]), "{p}");
+        }
+    }
+    // Two hints parts are ambiguous.
+    let form = reqwest::multipart::Form::new()
+        .part("image", reqwest::multipart::Part::bytes(gray_png(64, 48)).file_name("p.png"))
+        .part("hints", reqwest::multipart::Part::text("[]"))
+        .part("hints", reqwest::multipart::Part::text("[]"));
+    let resp = app.client.post(app.url("/colorize?model=hint")).multipart(form).send().await.unwrap();
+    expect_problem(resp, 400).await;
+    // An empty list is no hints.
+    let resp = post_with_hints(&app, "?model=hint", gray_png(64, 48), "[]").await;
+    assert_eq!(resp.status(), 200);
 }

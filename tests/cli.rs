@@ -109,3 +109,35 @@ async fn healthcheck_follows_colorizer_port() {
     let bad = tokio::task::spawn_blocking(move || Command::new(bin).args(["healthcheck", "--url", &url]).status().unwrap()).await.unwrap();
     assert!(!bad.success());
 }
+
+#[test]
+fn hints_from_a_file_colour_one_image() {
+    let root = tempdir("hints");
+    let input = root.join("photo.png");
+    write(&input, &gray_png(128, 96));
+    let hints = root.join("hints.json");
+    write(&hints, br##"[{"x": 20, "y": 70, "color": "#d02020"}]"##);
+    let out = root.join("out");
+    let cli = |args: &[&str], model: &str| {
+        let o =
+            Command::new(env!("CARGO_BIN_EXE_colorizer")).arg("colorize").args(args).args(["--model", model, "--quiet"]).output().unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (i, o, h) = (input.to_str().unwrap(), out.to_str().unwrap(), hints.to_str().unwrap());
+    let (code, err) = cli(&[i, "-o", o, "--hints", h], "tests/fixtures/hint-fixture.onnx");
+    assert_eq!(code, Some(0), "{err}");
+    let rgb = image::open(out.join("photo.png")).unwrap().to_rgb8();
+    let lab = colorizer::color::srgb8_to_lab(rgb.get_pixel(20, 70).0);
+    assert!(lab[1] > 25.0, "the hinted red is not at (20, 70): {lab:?}");
+    // Hints for a model without hint input, for several inputs, or outside the image: errors.
+    let (code, err) = cli(&[i, "-o", o, "--hints", h, "--force"], MODEL);
+    assert!(code == Some(2) && err.contains("takes no hints"), "{code:?} {err}");
+    let (code, err) = cli(&[i, i, "-o", o, "--hints", h, "--force"], "tests/fixtures/hint-fixture.onnx");
+    assert!(code == Some(2) && err.contains("exactly one input"), "{code:?} {err}");
+    write(&hints, br##"[{"x": 128, "y": 0, "color": "#d02020"}]"##);
+    let (code, err) = cli(&[i, "-o", o, "--hints", h, "--force"], "tests/fixtures/hint-fixture.onnx");
+    assert!(code == Some(1) && err.contains("outside the 128x96 image"), "{code:?} {err}");
+    write(&hints, b"[{\"x\": 1}]");
+    let (code, err) = cli(&[i, "-o", o, "--hints", h, "--force"], "tests/fixtures/hint-fixture.onnx");
+    assert!(code == Some(2) && err.contains("JSON array"), "{code:?} {err}");
+}

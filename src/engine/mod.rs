@@ -79,6 +79,8 @@ pub struct ModelInfo {
     pub trained: Option<bool>,
     /// The model's `colorizer.description` metadata.
     pub description: Option<String>,
+    /// Whether the model takes colour hints (the `hints` part of `POST /colorize`).
+    pub hints: bool,
     /// Sessions in the pool.
     pub pool_size: usize,
     /// Intra-op threads per session.
@@ -190,6 +192,7 @@ impl Engine {
             temperature_source: temperature_source.to_string(),
             trained: meta("colorizer.trained").map(|v| v.trim().eq_ignore_ascii_case("true")),
             description: meta("colorizer.description"),
+            hints: contract.hints,
             pool_size: sessions.len(),
             threads: opts.threads,
         };
@@ -251,9 +254,11 @@ impl Engine {
 
     /// Runs the model off the async runtime once a session is free. Waits at most until
     /// `deadline`; past it the inference is not started. Returns the output and the queue wait.
+    /// `hints` is the `[3, height, width]` hint map (hint models only; none means no hints).
     pub async fn infer(
         self: &Arc<Self>,
         input: Arc<Vec<f32>>,
+        hints: Option<Arc<Vec<f32>>>,
         height: u32,
         width: u32,
         deadline: Instant,
@@ -271,7 +276,7 @@ impl Engine {
         let engine = self.clone();
         let out = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            engine.run_blocking(&input, height, width)
+            engine.run_blocking(&input, hints.as_deref().map(Vec::as_slice), height, width)
         })
         .await;
         match out {
@@ -280,21 +285,44 @@ impl Engine {
         }
     }
 
-    /// Runs the model on one `[1, 1, height, width]` L image on the calling thread, waiting for a
-    /// free session if all are busy (the CLI's path; the server holds a permit first).
-    pub fn run_blocking(&self, input: &[f32], height: u32, width: u32) -> Result<ModelOutput, EngineError> {
+    /// Runs the model on one `[1, 1, height, width]` L image (and, for hint models, its
+    /// `[1, 3, height, width]` hint map) on the calling thread, waiting for a free session if all
+    /// are busy (the CLI's path; the server holds a permit first).
+    pub fn run_blocking(&self, input: &[f32], hints: Option<&[f32]>, height: u32, width: u32) -> Result<ModelOutput, EngineError> {
         let (h, w) = (height as usize, width as usize);
         if input.len() != h * w {
             return Err(EngineError::Run(format!("input has {} values, expected {h}x{w}", input.len())));
         }
+        if let Some(hints) = hints {
+            if !self.contract.hints {
+                return Err(EngineError::Run(format!("model {} takes no hints", self.info.name)));
+            }
+            if hints.len() != 3 * h * w {
+                return Err(EngineError::Run(format!("hint map has {} values, expected 3x{h}x{w}", hints.len())));
+            }
+        }
         let mut lease = self.lease();
-        self.run_on(lease.session.as_mut().expect("leased session"), input, h, w)
+        self.run_on(lease.session.as_mut().expect("leased session"), input, hints, h, w)
     }
 
-    /// One inference on a given session.
-    fn run_on(&self, session: &mut Session, input: &[f32], h: usize, w: usize) -> Result<ModelOutput, EngineError> {
-        let tensor = TensorRef::from_array_view(([1usize, 1, h, w], input)).map_err(|e| EngineError::Run(e.to_string()))?;
-        let outputs = session.run(ort::inputs![tensor]).map_err(|e| EngineError::Run(e.to_string()))?;
+    /// One inference on a given session. A hint model without hints gets an all-zero hint map.
+    fn run_on(&self, session: &mut Session, input: &[f32], hints: Option<&[f32]>, h: usize, w: usize) -> Result<ModelOutput, EngineError> {
+        let run_err = |e: ort::Error| EngineError::Run(e.to_string());
+        let tensor = TensorRef::from_array_view(([1usize, 1, h, w], input)).map_err(run_err)?;
+        let outputs = if self.contract.hints {
+            let zeros;
+            let map = match hints {
+                Some(m) => m,
+                None => {
+                    zeros = vec![0.0f32; 3 * h * w];
+                    &zeros
+                }
+            };
+            let hint_tensor = TensorRef::from_array_view(([1usize, 3, h, w], map)).map_err(run_err)?;
+            session.run(ort::inputs![tensor, hint_tensor]).map_err(run_err)?
+        } else {
+            session.run(ort::inputs![tensor]).map_err(run_err)?
+        };
         let (shape, data) = outputs[0].try_extract_tensor::<f32>().map_err(|e| EngineError::Run(e.to_string()))?;
         let dims: Vec<i64> = shape.iter().copied().collect();
         let channels = match self.contract.output {
@@ -333,7 +361,7 @@ impl Engine {
         let mut taken = Vec::new();
         for _ in 0..self.info.pool_size {
             let mut lease = self.lease();
-            self.run_on(lease.session.as_mut().expect("leased session"), &input, h as usize, w as usize)?;
+            self.run_on(lease.session.as_mut().expect("leased session"), &input, None, h as usize, w as usize)?;
             taken.push(lease);
         }
         Ok(())

@@ -15,6 +15,7 @@ use super::problem::Problem;
 use super::AppState;
 use crate::config::OutputFormat;
 use crate::engine::{InferError, ModelInfo};
+use crate::hints;
 use crate::pipeline::{self, Limits, OutputOptions, PipelineError};
 
 /// Query parameters of `POST /colorize`.
@@ -132,8 +133,15 @@ fn body_kind(headers: &HeaderMap) -> Result<BodyKind, Problem> {
     }
 }
 
-/// The image bytes of the body (at most `limit`), raw or from the multipart part `image`.
-async fn read_body(req: Request, kind: BodyKind, limit: usize) -> Result<bytes::Bytes, Problem> {
+/// What a request body carries: the image and, from a multipart body, the `hints` part.
+struct Upload {
+    image: bytes::Bytes,
+    hints: Option<bytes::Bytes>,
+}
+
+/// The body (at most `limit` bytes): the raw image, or the multipart parts `image` and `hints`
+/// (other parts are read and ignored).
+async fn read_body(req: Request, kind: BodyKind, limit: usize) -> Result<Upload, Problem> {
     if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()) {
         if len > limit {
             return Err(Problem::too_large(limit));
@@ -144,6 +152,7 @@ async fn read_body(req: Request, kind: BodyKind, limit: usize) -> Result<bytes::
             .await
             .map_err(|e| Problem::bad_request(format!("malformed multipart body: {}", e.body_text())))?;
         let mut total = 0usize;
+        let (mut image, mut hints) = (None, None);
         loop {
             let field = match mp.next_field().await {
                 Ok(Some(f)) => f,
@@ -156,14 +165,21 @@ async fn read_body(req: Request, kind: BodyKind, limit: usize) -> Result<bytes::
             if total > limit {
                 return Err(Problem::too_large(limit));
             }
-            if name == "image" {
-                return Ok(data);
+            let slot = match name.as_str() {
+                "image" => &mut image,
+                "hints" => &mut hints,
+                _ => continue,
+            };
+            if slot.is_some() {
+                return Err(Problem::bad_request(format!("the multipart body has more than one part named {name:?}")));
             }
+            *slot = Some(data);
         }
-        return Err(Problem::bad_request("the multipart body has no part named \"image\""));
+        let image = image.ok_or_else(|| Problem::bad_request("the multipart body has no part named \"image\""))?;
+        return Ok(Upload { image, hints });
     }
     match axum::body::to_bytes(req.into_body(), limit).await {
-        Ok(b) => Ok(b),
+        Ok(image) => Ok(Upload { image, hints: None }),
         Err(e) => {
             let over = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
                 || e.to_string().contains("length limit");
@@ -227,6 +243,11 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 /// Send the image as the raw body (`Content-Type: image/jpeg`, `image/png`, ...) or as
 /// `multipart/form-data` with a part named `image`. Only the image's lightness is used; the answer
 /// has the input's size (after EXIF orientation).
+///
+/// Colour hints (models whose `/info` entry says `hints: true`): add a multipart part named
+/// `hints` holding JSON `[{"x": 120, "y": 48, "color": "#b03a2e"}, ...]` (optional `"radius"`
+/// in pixels), points in the input image's pixels after EXIF orientation. The model spreads each
+/// hinted colour over the region around it; the lightness stays the photo's own.
 #[utoipa::path(
     post,
     path = "/colorize",
@@ -248,13 +269,14 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
                 ("Server-Timing" = String, description = "Stage times in ms: decode, resize, queue, infer, postprocess, encode"),
                 ("X-Request-Id" = String, description = "Request id (echoed if the client sent one)"),
                 ("X-Colorizer-Model" = String, description = "Name of the model that answered"),
+                ("X-Colorizer-Hints" = u32, description = "Number of colour hints applied"),
             ),
             content((ImageBytes = "image/png"), (ImageBytes = "image/jpeg"), (ImageBytes = "image/webp"))),
         (status = 400, description = "Not a decodable image, or malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong API key (when keys are configured)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over the size limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Unsupported media type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad parameter, unknown model, or image over the pixel limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad parameter, unknown model, image over the pixel limit, or bad hints (malformed, outside the image, too many, or for a model without hint input)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Overloaded (see Retry-After) or not ready", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "Over the request deadline", body = Problem, content_type = "application/problem+json"),
     ),
@@ -334,7 +356,13 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
                 return Err(problem);
             }
         };
-    let body = read_body(Request::from_parts(parts, body), body_kind, state.max_body_bytes).await?;
+    let Upload { image, hints } = read_body(Request::from_parts(parts, body), body_kind, state.max_body_bytes).await?;
+    let hints = match hints {
+        Some(json) => hints::parse(&json).map_err(Problem::invalid_parameter)?,
+        None => Vec::new(),
+    };
+    pipeline::check_hints_accepted(&engine, &hints).map_err(|e| Problem::from(e).with_allowed(state.models.hint_model_names()))?;
+    let hint_count = hints.len();
 
     let limits: Limits = state.limits;
     let eng = engine.clone();
@@ -342,14 +370,16 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
         if fault {
             panic!("fault injection: panic inside the pipeline");
         }
-        pipeline::prepare(&body, &limits, &eng)
+        pipeline::prepare(&image, &limits, &eng, &hints)
     })
     .await??;
     state.metrics.input_megapixels.observe(prepared.megapixels());
 
     let t0 = Instant::now();
-    let (output, waited) =
-        engine.infer(prepared.model_input.clone(), prepared.model_height, prepared.model_width, deadline).await.map_err(|e| match e {
+    let (output, waited) = engine
+        .infer(prepared.model_input.clone(), prepared.model_hints.clone(), prepared.model_height, prepared.model_width, deadline)
+        .await
+        .map_err(|e| match e {
             InferError::Deadline => {
                 state.metrics.rejected.with_label_values(&["deadline"]).inc();
                 Problem::deadline(state.deadline.as_millis() as u64)
@@ -378,6 +408,7 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
     h.insert("server-timing", HeaderValue::from_str(&server_timing(&done.timings)).expect("ascii"));
     h.insert("x-colorizer-model", HeaderValue::from_str(engine.name()).unwrap_or(HeaderValue::from_static("model")));
     h.insert("x-colorizer-temperature", HeaderValue::from_str(&format!("{temperature}")).expect("ascii"));
+    h.insert("x-colorizer-hints", HeaderValue::from(hint_count));
     Ok(resp)
 }
 
@@ -394,6 +425,10 @@ pub struct UploadForm {
     /// The image file.
     #[schema(value_type = String, format = Binary)]
     image: Vec<u8>,
+    /// Colour hints, JSON: an array of `Hint` objects, e.g.
+    /// `[{"x": 120, "y": 48, "color": "#b03a2e"}]` (at most 64; models with hint input only).
+    #[schema(value_type = Option<String>, example = json!(r##"[{"x": 120, "y": 48, "color": "#b03a2e"}]"##))]
+    hints: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -29,9 +29,9 @@ impl Modify for Security {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "colorizer", description = "Colorizes grayscale photos with the 313-bin classification method of Zhang et al. (ECCV 2016)."),
+    info(title = "colorizer", description = "Colorizes grayscale photos with the 313-bin classification method of Zhang et al. (ECCV 2016); hint models also take user colour points (Zhang et al., SIGGRAPH 2017)."),
     paths(handlers::colorize, handlers::healthz, handlers::readyz, handlers::info, handlers::metrics),
-    components(schemas(super::problem::Problem, handlers::Info, handlers::Health, crate::engine::ModelInfo, crate::engine::OutputKind, crate::pipeline::Limits, crate::config::OutputFormat)),
+    components(schemas(super::problem::Problem, handlers::Info, handlers::Health, crate::engine::ModelInfo, crate::engine::OutputKind, crate::pipeline::Limits, crate::config::OutputFormat, crate::hints::Hint)),
     modifiers(&Security),
     tags(
         (name = "colorize", description = "Colorization"),
