@@ -82,6 +82,7 @@ class OnnxColorizer:
         self.sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
         self.path = path
         self.input = self.sess.get_inputs()[0].name
+        self.takes_hints = len(self.sess.get_inputs()) == 2
         meta = self.sess.get_modelmeta().custom_metadata_map
         self.meta = dict(meta)
         self.temperature = float(meta.get("colorizer.temperature", 0.38))
@@ -92,15 +93,19 @@ class OnnxColorizer:
         s = self.input_size / min(h, w)
         return max(8, int(round(h * s / 8)) * 8), max(8, int(round(w * s / 8)) * 8)
 
-    def raw(self, L_batch: np.ndarray) -> np.ndarray:
-        """L [N,H,W] (all the same size) -> raw output [N,C,h,w] at the model size."""
+    def raw(self, L_batch: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
+        """L [N,H,W] (all the same size) -> raw output [N,C,h,w] at the model size. Hint models
+        get `hints` [N,3,mh,mw] at the model size (all-zero, i.e. no hints, when None)."""
         n, h, w = L_batch.shape
         mh, mw = self.model_hw(h, w)
         if (mh, mw) != (h, w):
             L_batch = np.stack([np.asarray(Image.fromarray(l.astype(np.float32), mode="F").resize((mw, mh), Image.BILINEAR))
                                 for l in L_batch])
         x = np.clip(L_batch, 0, 100).astype(np.float32)[:, None]
-        (y,) = self.sess.run(None, {self.input: x})
+        feed = {self.input: x}
+        if self.takes_hints:
+            feed["hints"] = (np.zeros((n, 3, mh, mw), np.float32) if hints is None else hints.astype(np.float32))
+        (y,) = self.sess.run(None, feed)
         self.kind = "ce" if y.shape[1] == 313 else "l2"
         return y
 
@@ -156,7 +161,7 @@ def aggregate(recs: list[dict]) -> dict:
 def evaluate(data: str, models: dict[str, str], temperatures=SWEEP, threads: int = 2, limit=None,
              pts_path=DEFAULT_PTS, batch: int = 32, input_size: int | None = None, keep_outputs=False,
              log=print, classifier: str | None = None, labels: dict | None = None,
-             semantic_temperatures=(0.38, 0.6, 1.0)):
+             semantic_temperatures=(0.38, 0.6, 1.0), hint_counts=(), hint_seed: int = 0):
     pts = torch.from_numpy(load_pts(pts_path))
     photos = load_photos(data, limit)
     log(f"{len(photos)} photos from {data}")
@@ -220,7 +225,18 @@ def evaluate(data: str, models: dict[str, str], temperatures=SWEEP, threads: int
                     abn = ab.permute(0, 2, 3, 1).numpy()
                     for j, i in enumerate(sub):
                         add(name, i, rgb[j], abn[j], {"model": name, "T": None, "kind": "l2"})
+                if col.takes_hints:
+                    for n_hints in hint_counts:
+                        ab_true = torch.from_numpy(np.stack([photos[i]["ab"] for i in sub])).permute(0, 3, 1, 2).float()
+                        pred = decode_to_ab(col.raw(L, true_colour_hints(ab_true, col.model_hw(*shape), n_hints, hint_seed, sub[0])),
+                                            pts, col.temperature, shape)
+                        rgb = to_rgb8(L, pred)
+                        abn = pred.permute(0, 2, 3, 1).numpy()
+                        for j, i in enumerate(sub):
+                            add(f"{name} hints={n_hints}", i, rgb[j], abn[j],
+                                {"model": f"{name}+hints", "T": col.temperature, "kind": "hints", "hints": n_hints})
         meta[name]["kind"] = col.kind
+        meta[name]["hints"] = col.takes_hints
         meta[name]["infer_ms_per_image"] = 1000 * infer_s / len(photos)
         log(f"{name}: {col.kind}, {time.time()-t0:.0f}s ({meta[name]['infer_ms_per_image']:.1f} ms/image inference)")
 
@@ -240,6 +256,16 @@ def evaluate(data: str, models: dict[str, str], temperatures=SWEEP, threads: int
         result["_outputs"] = outputs
         result["_photos"] = photos
     return result
+
+
+def true_colour_hints(ab_true: torch.Tensor, model_hw, n_points: int, seed: int, batch_key: int) -> np.ndarray:
+    """n_points random hints per photo drawn from the true ab [N,2,H,W] at the model size
+    (area-resized): 3x3 patches holding the mean true ab there (training.hints.fixed_points).
+    The draw depends only on (seed, n_points, batch_key), so every model gets the same points."""
+    from .hints import fixed_points
+    small = F.interpolate(ab_true, size=tuple(model_hw), mode="area")
+    rng = np.random.default_rng([seed, n_points, batch_key])
+    return fixed_points(small, n_points, rng).numpy()
 
 
 def split_size(spec: str) -> tuple[str, int | None]:
@@ -339,6 +365,12 @@ def markdown(result, title=None) -> str:
         sweep = [r for r in result["rows"] if r["model"] == name]
         sweep.sort(key=lambda r: r["T"])
         lines += [f"### T sweep: {name}", "", table([(f"T={r['T']:g}", r["metrics"]["all"]) for r in sweep], label="T"), ""]
+    hint_rows = [r for r in result["rows"] if r["kind"] == "hints"]
+    if hint_rows:
+        lines += ["### True-colour hints", "",
+                  "Random points drawn from the truth at the model size (3x3 patches, mean true ab), "
+                  "the same points for every model; each model at its default T.", "",
+                  table([(r["row"], r["metrics"]["all"]) for r in sorted(hint_rows, key=lambda r: (r["model"], r["hints"]))]), ""]
     sem = result.get("semantic")
     if sem:
         lines += [f"### Semantic test: {sem['classifier']} top-1", "",
@@ -376,6 +408,9 @@ def main(argv=None):
     ap.add_argument("--labels", help="TSV path -> imagenet_index for the photos that have ImageNet labels")
     ap.add_argument("--semantic-temperatures", default="0.38,0.6,1.0",
                     help="CE rows classified in the semantic test (besides each model's default T)")
+    ap.add_argument("--hint-counts", default="",
+                    help="comma list, e.g. 0,1,2,5,10,20: hint models also run with this many true-colour hints")
+    ap.add_argument("--hint-seed", type=int, default=0)
     ap.add_argument("--title")
     ap.add_argument("--out-md")
     ap.add_argument("--out-json")
@@ -385,7 +420,8 @@ def main(argv=None):
     res = evaluate(a.data, models, temps, a.threads, a.limit, a.pts, input_size=a.input_size,
                    classifier=None if a.classifier == "none" else a.classifier,
                    labels=load_labels(a.labels) if a.labels else None,
-                   semantic_temperatures=[float(t) for t in a.semantic_temperatures.split(",") if t])
+                   semantic_temperatures=[float(t) for t in a.semantic_temperatures.split(",") if t],
+                   hint_counts=[int(n) for n in a.hint_counts.split(",") if n], hint_seed=a.hint_seed)
     md = markdown(res, a.title)
     print(md)
     if a.out_md:
