@@ -15,7 +15,9 @@ const el = {
   result: $("result"), resultPlaceholder: $("result-placeholder"), resultSize: $("result-size"),
   download: $("download"), rerun: $("rerun"),
   compareSection: $("compare-section"), compare: $("compare"), cmpBefore: $("cmp-before"), cmpAfter: $("cmp-after"), cmpRange: $("cmp-range"),
-  requestId: $("request-id"), metaModel: $("meta-model"), metaTemp: $("meta-temp"), metaTotal: $("meta-total"),
+  requestId: $("request-id"), metaModel: $("meta-model"), metaTemp: $("meta-temp"), metaTotal: $("meta-total"), metaHints: $("meta-hints"),
+  resultFrame: $("result-frame"), hintMarks: $("hint-marks"), hintsSection: $("hints-section"), hintsNote: $("hints-note"),
+  hintColor: $("hint-color"), eyedropper: $("eyedropper"), hintsClear: $("hints-clear"), hintsList: $("hints-list"),
   timings: $("timings"), version: $("version"),
 };
 
@@ -33,6 +35,7 @@ const state = {
   debounce: 0,
   retryTimer: 0,
   autoRetries: 0,
+  hints: [], // [{ x, y, color }] in the input image's pixels (as shown, after EXIF orientation)
 };
 
 // ---------------------------------------------------------------- helpers
@@ -125,6 +128,9 @@ function describeProblem(status, problem, headers) {
         const limits = [lim.max_pixels && `${megapixels(lim.max_pixels)}`, lim.max_side && `${lim.max_side} pixels a side`].filter(Boolean).join(" and ");
         return { title: "The picture has too many pixels.", detail: (limits ? `The service accepts up to ${limits}. ` : "") + detail };
       }
+      if (/hint/i.test(detail)) {
+        return { title: "A colour hint was not accepted.", detail };
+      }
       if (/model/i.test(detail)) {
         loadInfo(); // the list of models may have changed
         return { title: "That model is not available.", detail: problem?.allowed ? `Available: ${problem.allowed.join(", ")}.` : detail };
@@ -209,7 +215,9 @@ function applyModel({ resetTemperature = true } = {}) {
   if (m.description) parts.push(/[.!?]$/.test(m.description.trim()) ? m.description.trim() : `${m.description.trim()}.`);
   parts.push(`Output: ${ab ? "colours (ab) directly" : "313 colour bins, decoded at the chosen temperature"}; works at ${m.inference_size || "?"} px.`);
   if (!ab && m.default_temperature) parts.push(`Default temperature ${m.default_temperature}.`);
+  if (m.hints) parts.push("Takes colour hints.");
   el.modelNote.textContent = parts.join(" ");
+  renderHints();
   if (m.trained === false) {
     const badge = document.createElement("span");
     badge.className = "badge";
@@ -242,6 +250,9 @@ function setInput(blob, name) {
   const url = URL.createObjectURL(blob);
   state.input = { blob, name, url };
   state.autoRetries = 0;
+  state.hints = [];
+  setEyedropper(false);
+  renderHints();
   hideError();
   clearOutput();
   for (const b of document.querySelectorAll(".sample")) b.setAttribute("aria-pressed", String(b.dataset.name === name && blob.fromSample === true));
@@ -408,19 +419,27 @@ async function colorize() {
   state.controller = controller;
   const seq = ++state.seq;
 
-  const headers = {
-    "Content-Type": input.blob.type && input.blob.type.startsWith("image/") ? input.blob.type : "application/octet-stream",
-    Accept: MIME[format],
-  };
+  const hints = model?.hints ? state.hints : [];
+  const headers = { Accept: MIME[format] };
+  let body = input.blob;
+  if (hints.length) {
+    // multipart: the image and the hints part (the browser sets the Content-Type with its boundary)
+    body = new FormData();
+    body.append("image", input.blob, input.name);
+    body.append("hints", JSON.stringify(hints));
+  } else {
+    headers["Content-Type"] = input.blob.type && input.blob.type.startsWith("image/") ? input.blob.type : "application/octet-stream";
+  }
   const key = el.apiKey.value.trim();
   if (key) headers.Authorization = `Bearer ${key}`;
 
   setBusy(true);
-  setStatus(`Colourising ${input.name}${model ? ` with ${model.name}` : ""}${useTemp ? ` at temperature ${temperature().toFixed(2)}` : ""}…`);
+  const hintText = hints.length ? ` and ${hints.length} colour hint${hints.length > 1 ? "s" : ""}` : "";
+  setStatus(`Colourising ${input.name}${model ? ` with ${model.name}` : ""}${useTemp ? ` at temperature ${temperature().toFixed(2)}` : ""}${hintText}…`);
   const t0 = performance.now();
   let resp;
   try {
-    resp = await fetch(`colorize?${params}`, { method: "POST", body: input.blob, headers, signal: controller.signal });
+    resp = await fetch(`colorize?${params}`, { method: "POST", body, headers, signal: controller.signal });
   } catch (e) {
     if (controller.signal.aborted) return;
     setBusy(false);
@@ -497,6 +516,7 @@ function showOutput(blob, format, headers, total, model) {
     el.compare.style.setProperty("--arn", String(w / h));
     el.compare.style.setProperty("--maxw", `${Math.max(2 * w, 320)}px`);
     el.compareSection.hidden = false;
+    placeHintMarks();
     setBusy(false);
     setStatus(`Done: ${name} colourised in ${Math.round(total)} ms.`);
   };
@@ -518,6 +538,7 @@ function showOutput(blob, format, headers, total, model) {
   el.metaModel.textContent = usedModel + (model?.trained === false ? " (untrained)" : "");
   el.metaTemp.textContent = usedTemp ? (model?.output === "ab" ? `${usedTemp} (not used by this model)` : usedTemp) : "–";
   el.metaTotal.textContent = `${Math.round(total)} ms (${bytes(blob.size)} ${format.toUpperCase()})`;
+  el.metaHints.textContent = headers.get("x-colorizer-hints") ?? "–";
   renderTimings(parseServerTiming(headers.get("server-timing")), total);
 }
 
@@ -566,6 +587,143 @@ el.download.addEventListener("click", () => {
   a.remove();
   setStatus(`Saved as ${a.download}.`);
 });
+
+// ---------------------------------------------------------------- colour hints
+
+/** The picture's box inside the result element (object-fit: contain) in client pixels. */
+function resultBox() {
+  const r = el.result.getBoundingClientRect();
+  const w = el.result.naturalWidth;
+  const h = el.result.naturalHeight;
+  if (!w || !h || !r.width || !r.height) return null;
+  const scale = Math.min(r.width / w, r.height / h);
+  return { left: r.left + (r.width - w * scale) / 2, top: r.top + (r.height - h * scale) / 2, scale, w, h };
+}
+
+function toHex(r, g, b) {
+  return `#${[r, g, b].map((v) => v.toString(16).padStart(2, "0")).join("")}`;
+}
+
+/** The colour of the result's pixel (x, y). */
+function resultPixel(x, y) {
+  const c = document.createElement("canvas");
+  c.width = 1;
+  c.height = 1;
+  const ctx = c.getContext("2d", { willReadFrequently: true });
+  ctx.drawImage(el.result, x, y, 1, 1, 0, 0, 1, 1);
+  const [r, g, b] = ctx.getImageData(0, 0, 1, 1).data;
+  return toHex(r, g, b);
+}
+
+function setEyedropper(on) {
+  el.eyedropper.setAttribute("aria-pressed", String(on));
+  el.eyedropper.textContent = on ? "Click the result to pick its colour…" : "Pick the colour from the result";
+}
+
+function hintsApply() {
+  return Boolean(currentModel()?.hints);
+}
+
+function renderHints() {
+  const m = currentModel();
+  const on = hintsApply();
+  el.hintsSection.dataset.off = String(!on);
+  const others = (state.info?.models || []).filter((x) => x.hints).map((x) => x.name);
+  el.hintsNote.textContent = on
+    ? "Click the colour result to tell the model a colour there; it spreads the colour over that region. Change a hint's colour or remove it below."
+    : `The model “${m?.name ?? "?"}” takes no colour hints${others.length ? `; pick ${others.map((n) => `“${n}”`).join(" or ")} to use them` : ""}.`;
+  el.result.classList.toggle("hinting", on);
+  el.hintsClear.disabled = state.hints.length === 0;
+  el.hintsList.replaceChildren(
+    ...state.hints.map((h, i) => {
+      const li = document.createElement("li");
+      const color = document.createElement("input");
+      color.type = "color";
+      color.value = h.color;
+      color.setAttribute("aria-label", `Colour of hint ${i + 1}`);
+      color.addEventListener("change", () => {
+        h.color = color.value;
+        renderHints();
+        colorize();
+      });
+      const text = document.createElement("span");
+      text.textContent = `Hint ${i + 1} at (${h.x}, ${h.y}) ${h.color}${on ? "" : " (not used by this model)"}`;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "link";
+      remove.textContent = "Remove";
+      remove.setAttribute("aria-label", `Remove hint ${i + 1}`);
+      remove.addEventListener("click", () => {
+        state.hints.splice(i, 1);
+        renderHints();
+        colorize();
+      });
+      li.append(color, text, remove);
+      return li;
+    }),
+  );
+  placeHintMarks();
+}
+
+/** Markers over the result at each hint, numbered as in the list. */
+function placeHintMarks() {
+  const box = el.result.hidden ? null : resultBox();
+  if (!box || !hintsApply()) {
+    el.hintMarks.replaceChildren();
+    return;
+  }
+  const frame = el.resultFrame.getBoundingClientRect();
+  Object.assign(el.hintMarks.style, {
+    left: `${box.left - frame.left}px`, top: `${box.top - frame.top}px`, width: `${box.w * box.scale}px`, height: `${box.h * box.scale}px`,
+  });
+  el.hintMarks.replaceChildren(
+    ...state.hints.map((h, i) => {
+      const mark = document.createElement("div");
+      mark.className = "hint-mark";
+      mark.style.left = `${((h.x + 0.5) / box.w) * 100}%`;
+      mark.style.top = `${((h.y + 0.5) / box.h) * 100}%`;
+      mark.style.background = h.color;
+      const n = document.createElement("span");
+      n.textContent = String(i + 1);
+      mark.append(n);
+      return mark;
+    }),
+  );
+}
+
+el.result.addEventListener("click", (e) => {
+  const box = resultBox();
+  if (!box || !state.output) return;
+  const x = Math.floor((e.clientX - box.left) / box.scale);
+  const y = Math.floor((e.clientY - box.top) / box.scale);
+  if (x < 0 || y < 0 || x >= box.w || y >= box.h) return;
+  if (el.eyedropper.getAttribute("aria-pressed") === "true") {
+    el.hintColor.value = resultPixel(x, y);
+    setEyedropper(false);
+    setStatus(`Hint colour set to ${el.hintColor.value} from (${x}, ${y}).`);
+    return;
+  }
+  if (!hintsApply()) {
+    setStatus(el.hintsNote.textContent);
+    return;
+  }
+  const max = 64;
+  if (state.hints.length >= max) {
+    showError("Too many hints.", `The service takes at most ${max}; remove some first.`);
+    return;
+  }
+  state.hints.push({ x, y, color: el.hintColor.value });
+  renderHints();
+  clearTimeout(state.debounce);
+  state.debounce = setTimeout(colorize, DEBOUNCE_MS);
+});
+el.eyedropper.addEventListener("click", () => setEyedropper(el.eyedropper.getAttribute("aria-pressed") !== "true"));
+el.hintsClear.addEventListener("click", () => {
+  state.hints = [];
+  renderHints();
+  colorize();
+});
+window.addEventListener("resize", placeHintMarks);
 
 // ---------------------------------------------------------------- before/after comparison
 

@@ -99,6 +99,7 @@ before(async () => {
     "--no-embedded-models",
     "--model", `fixture=${join(ROOT, "tests/fixtures/untrained-colorizer.onnx")}`,
     "--model", `l2=${join(ROOT, "tests/fixtures/untrained-l2.onnx")}`,
+    "--model", `hint=${join(ROOT, "tests/fixtures/hint-fixture.onnx")}`,
     "--default-model", "fixture",
     "--max-body-bytes", String(MAX_BODY),
   ]);
@@ -372,6 +373,82 @@ test("phone: 390x844, one column, no horizontal scrolling", { timeout: 20_000 },
   assert.ok(results.y >= controls.y + controls.height - 1, "results are below the controls on a phone");
   // What a phone shows right after picking a sample (the desktop screenshot has the whole page).
   await page.screenshot({ path: join(SHOTS, "demo-phone.png") });
+  await context.close();
+});
+
+/** RGB of the result's pixel (x, y). */
+function resultPixelAt(page, x, y) {
+  return page.evaluate(([x, y]) => {
+    const img = document.getElementById("result");
+    const c = document.createElement("canvas");
+    c.width = img.naturalWidth;
+    c.height = img.naturalHeight;
+    const ctx = c.getContext("2d", { willReadFrequently: true });
+    ctx.drawImage(img, 0, 0);
+    return [...ctx.getImageData(x, y, 1, 1).data.slice(0, 3)];
+  }, [x, y]);
+}
+
+/** Client coordinates of the result's pixel (x, y) (the image is drawn with object-fit: contain). */
+function clientPoint(page, x, y) {
+  return page.evaluate(([x, y]) => {
+    const img = document.getElementById("result");
+    const r = img.getBoundingClientRect();
+    const s = Math.min(r.width / img.naturalWidth, r.height / img.naturalHeight);
+    const left = r.left + (r.width - img.naturalWidth * s) / 2;
+    const top = r.top + (r.height - img.naturalHeight * s) / 2;
+    return [left + (x + 0.5) * s, top + (y + 0.5) * s];
+  }, [x, y]);
+}
+
+test("colour hints: click the result, the colour lands there; recolour, eyedropper, remove", { timeout: 45_000 }, async () => {
+  // The hint fixture's colours are exactly the hinted ones, in the 4x4 cells around each hint.
+  const { context, page } = await newPage({ viewport: { width: 1280, height: 800 } });
+  assert.match(await page.locator("#hints-note").textContent(), /takes no colour hints; pick “hint”/);
+  await page.getByLabel("Model").selectOption("hint");
+  assert.match(await page.locator("#model-note").textContent(), /Takes colour hints/);
+  const W = 240;
+  const H = 160;
+  await page.locator("#file").setInputFiles({ name: "flat.png", mimeType: "image/png", buffer: grayPng(W, H, () => 128) });
+  let src = await waitResult(page);
+  const gray = await resultPixelAt(page, 60, 40);
+  assert.ok(Math.max(...gray) - Math.min(...gray) <= 2, `no hints, no colour: ${gray}`);
+
+  await page.getByLabel("Hint colour").fill("#c02020");
+  await page.mouse.click(...(await clientPoint(page, 60, 40)));
+  src = await waitResult(page, src);
+  assert.equal(await page.locator("#hints-list li").count(), 1);
+  assert.match(await page.locator("#hints-list li").first().textContent(), /Hint 1 at \(60, 40\) #c02020/);
+  assert.equal(await page.locator("#meta-hints").textContent(), "1");
+  assert.equal(await page.locator(".hint-mark").count(), 1, "a marker shows the hint");
+  const [r, g, b] = await resultPixelAt(page, 60, 40);
+  assert.ok(r > g + 40 && r > b + 40, `red where the hint was placed: ${[r, g, b]}`);
+  const far = await resultPixelAt(page, 200, 130);
+  assert.ok(Math.max(...far) - Math.min(...far) <= 2, `gray far from it: ${far}`);
+
+  // Eyedropper: the next click on the result picks its colour instead of placing a hint.
+  await page.getByRole("button", { name: "Pick the colour from the result" }).click();
+  await page.mouse.click(...(await clientPoint(page, 60, 40)));
+  const picked = await page.getByLabel("Hint colour").inputValue();
+  assert.notEqual(picked, "#c02020");
+  const pr = parseInt(picked.slice(1, 3), 16);
+  const pg = parseInt(picked.slice(3, 5), 16);
+  assert.ok(pr > pg + 40, `the eyedropper picked the red of the result: ${picked}`);
+  assert.equal(await page.locator("#hints-list li").count(), 1, "the eyedropper click placed no hint");
+
+  // Recolour the hint from the list: blue lands at the same place.
+  await page.getByLabel("Colour of hint 1").fill("#2040c0");
+  src = await waitResult(page, src);
+  const blue = await resultPixelAt(page, 60, 40);
+  assert.ok(blue[2] > blue[0] + 40, `blue after recolouring: ${blue}`);
+
+  // Remove it: gray again, nothing listed.
+  await page.getByRole("button", { name: "Remove hint 1" }).click();
+  src = await waitResult(page, src);
+  assert.equal(await page.locator("#hints-list li").count(), 0);
+  const back = await resultPixelAt(page, 60, 40);
+  assert.ok(Math.max(...back) - Math.min(...back) <= 2, `gray once the hint is removed: ${back}`);
+  assert.equal(await page.locator("#meta-hints").textContent(), "0");
   await context.close();
 });
 
