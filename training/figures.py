@@ -5,6 +5,8 @@
   python -m training.figures grid --data ../shared/data/intel/val --model models/colorizer-landscape.onnx \
       --l2 models/colorizer-l2.onnx --n 3 --out models/grid_landscape.png [--classes faces] \
       [--extra landscape=models/colorizer-landscape.onnx]
+  python -m training.figures hints --result general/val=eval_general.json --result intel/val=eval_intel.json \
+      --auto broad --model hints --out models/hints_psnr.png
 """
 from __future__ import annotations
 
@@ -44,6 +46,40 @@ def loss_curve(logs: dict[str, str], out: str):
         ax.set_xlabel("epoch")
         ax.set_xscale("symlog", linthresh=30)
         ax.set_ylabel("loss")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+def hints_curve(results: dict[str, str], model: str, auto: str | None, out: str):
+    """PSNR and dCF against the number of true-colour hints (training.evaluate --hint-counts JSON),
+    one line per data set, the automatic model (and gray) as dashed levels."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for name, path in results.items():
+        res = json.load(open(path))
+        rows = sorted((r for r in res["rows"] if r["kind"] == "hints" and r["model"] == f"{model}+hints"),
+                      key=lambda r: r["hints"])
+        xs = [r["hints"] for r in rows]
+        for ax, key in zip(axes, ("psnr", "dcf")):
+            line, = ax.plot(xs, [r["metrics"]["all"][key] for r in rows], "o-", label=f"{model}: {name}")
+            levels = [("gray", [r for r in res["rows"] if r["kind"] == "gray"])]
+            if auto:
+                levels.append((auto, [r for r in res["rows"] if r["model"] == auto and r.get("default_T")]))
+            for label, found in levels:
+                if found:
+                    ax.axhline(found[0]["metrics"]["all"][key], color=line.get_color(),
+                               ls="--" if label != "gray" else ":", lw=0.9, label=f"{label}: {name}")
+    axes[0].set_ylabel("PSNR (dB)")
+    axes[1].set_ylabel("dCF (|colourfulness(pred) - colourfulness(truth)|)")
+    for ax in axes:
+        ax.set_xlabel("true-colour hints per photo")
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_xticks([0, 1, 2, 5, 10, 20])
+        ax.set_xticklabels(["0", "1", "2", "5", "10", "20"])
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
@@ -116,9 +152,16 @@ def main(argv=None):
     a2.add_argument("--temperature", type=float)
     a2.add_argument("--tile", type=int, default=128)
     a2.add_argument("--extra", action="append", default=[], help="NAME=PATH: another model's column (its metadata T)")
+    a3 = sub.add_parser("hints")
+    a3.add_argument("--result", action="append", required=True, help="NAME=evaluate.json (run with --hint-counts)")
+    a3.add_argument("--model", required=True, help="the hint model's name in those results")
+    a3.add_argument("--auto", help="an automatic model's name in those results (dashed level)")
+    a3.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     if a.cmd == "loss":
         loss_curve(dict(x.split("=", 1) for x in a.log), a.out)
+    elif a.cmd == "hints":
+        hints_curve(dict(x.split("=", 1) for x in a.result), a.model, a.auto, a.out)
     else:
         picks = grid(a.data, a.model, a.l2, a.out, a.n, a.classes.split(",") if a.classes else None,
                      a.temperature, a.tile, extra=dict(x.split("=", 1) for x in a.extra))
