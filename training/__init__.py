@@ -3,7 +3,8 @@
 Modules
 - lab:       sRGB <-> CIE LAB (scikit-image rgb2lab semantics), numpy and torch
 - bins:      the 313 ab bins, soft encoding, prior, class rebalancing, annealed-mean decoding
-- model:     the small fully-convolutional encoder-decoder (CE and L2 heads)
+- model:     ColorNet (from scratch) and ColorUNet (pretrained encoder, optional hint input)
+- hints:     user colour hints: the hint map, simulated hints for training and evaluation
 - data:      packed datasets and folder datasets, GPU-side augmentation
 - train:     `python -m training.train`
 - export:    `python -m training.export` (ONNX, model contract)
@@ -13,10 +14,7 @@ Modules
 import os
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_DATA = os.path.join(REPO_ROOT, "..", "shared", "data")
-BUNDLED_PTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resources", "pts_in_hull.npy")
-_SHARED_PTS = os.path.join(DEFAULT_DATA, "zhang", "pts_in_hull.npy")
-# ../shared/data/zhang/pts_in_hull.npy when present, else the bundled identical copy
-DEFAULT_PTS = _SHARED_PTS if os.path.exists(_SHARED_PTS) else BUNDLED_PTS
+# The 313 ab bin centres of Zhang et al. (their resources/pts_in_hull.npy, bundled)
+DEFAULT_PTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resources", "pts_in_hull.npy")
 # Zhang et al.'s ImageNet prior over the 313 bins (bundled copy of their resources/prior_probs.npy)
 DEFAULT_PRIOR_IMAGENET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resources", "prior_probs.npy")

@@ -9,7 +9,7 @@ exactly the same shards.
 
   # 1. choose photos (filters + dedupe) from local git dirs of the repositories in SOURCES
   python -m training.broad select --mirror MIRRORS/owner+name/repo [--mirror ...] \\
-      --manifest training/data/broad_manifest.tsv.gz --exclude-shared ../shared/data
+      --manifest training/data/broad_manifest.tsv.gz --exclude-shared PHOTOS
   # 2. rebuild the shards (WebP, short side --size, centre crop) from the manifest
   python -m training.broad rebuild --manifest training/data/broad_manifest.tsv.gz \\
       --mirrors MIRRORS --out SHARDS --size 128 --quality 75 --shard-size 10000
@@ -125,7 +125,7 @@ SOURCES: dict[str, dict] = {
         "prefixes": ["All-Age-Faces Dataset/original images/"],
         "label": "none",
         "licence": "repo: no LICENSE file; All-Age-Faces (Cheng et al.), research use "
-                   "(unknown/research-only); the 5000 photos already in ../shared/data/general drop out by sha256",
+                   "(unknown/research-only); the 5000 photos already in the general set drop out by sha256",
         "about": "face and upper-body portraits, ages 2-80, mostly East Asian",
     },
     "faces-utk": {
@@ -299,7 +299,7 @@ class NearDupIndex:
 
 
 def shared_exclusions(shared: str | None, workers: int = 2):
-    """(sha256 set, near-duplicate hash index) from ../shared/data: the source hashes of the
+    """(sha256 set, near-duplicate hash index) from the project's own PHOTOS folder (general/, intel/): the source hashes of the
     general and intel sets, and the difference hashes of their validation photos."""
     shas: set[str] = set()
     paths: list[str] = []
@@ -513,7 +513,7 @@ def main(argv=None):
     s.add_argument("--source-config", help="JSON file {source_set: {...}} replacing the built-in SOURCES")
     s.add_argument("--only", action="append", help="only these source sets")
     s.add_argument("--manifest", required=True)
-    s.add_argument("--exclude-shared", help="../shared/data: its hashes and validation photos are excluded")
+    s.add_argument("--exclude-shared", help="PHOTOS folder of the project's own general/ and intel/ sets: its hashes and validation photos are excluded")
     s.add_argument("--workers", type=int, default=2)
     r = sub.add_parser("rebuild", help="manifest + local git copies -> WebP shards")
     r.add_argument("--manifest", required=True)

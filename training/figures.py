@@ -2,7 +2,7 @@
 
   python -m training.figures loss --log landscape=training/runs/gpu1/landscape-seed/log.json \
       --log general=... --out models/loss_curve.png
-  python -m training.figures grid --data ../shared/data/intel/val --model models/colorizer-landscape.onnx \
+  python -m training.figures grid --data PHOTOS/intel/val --model models/colorizer-landscape.onnx \
       --l2 models/colorizer-l2.onnx --n 3 --out models/grid_landscape.png [--classes faces] \
       [--extra landscape=models/colorizer-landscape.onnx]
   python -m training.figures hints --result general/val=eval_general.json --result intel/val=eval_intel.json \

@@ -4,7 +4,7 @@
   tests/fixtures/untrained-l2.onnx         UNTRAINED ColorNet, L2 head (2 ab), name "untrained-l2"
   tests/fixtures/decode_reference.json     logits -> ab decoded by training.bins.decode_annealed_np
 
-  python -m training.make_fixtures [--pts ../shared/data/zhang/pts_in_hull.npy] [--out tests/fixtures]
+  python -m training.make_fixtures [--pts training/resources/pts_in_hull.npy] [--out tests/fixtures]
 
 decode_reference.json is a JSON array of cases, each
   {"temperature": T, "channels": 313, "height": 2, "width": 3,

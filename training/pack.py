@@ -1,4 +1,4 @@
-"""Pack photo folders into compact shards for the GPU machine (which has no ../shared/data).
+"""Pack photo folders into compact shards for a GPU machine that has only the repo and the shards.
 
 Each photo is resized (short side --size, antialiased bicubic), centre-cropped square and
 re-encoded as WebP at --quality, then all bytes go into one .npz per source:
@@ -6,8 +6,8 @@ re-encoded as WebP at --quality, then all bytes go into one .npz per source:
 The shards are written to an ignored folder (default .pack/) and carried to the device.
 Research-only photos: never commit the pack.
 
-  python -m training.pack --src ../shared/data/intel/train --out .pack/intel.npz --size 112 --quality 70
-  python -m training.pack --src ../shared/data/general/train --out .pack/general.npz --size 112 --quality 60
+  python -m training.pack --src PHOTOS/intel/train --out .pack/intel.npz --size 112 --quality 70
+  python -m training.pack --src PHOTOS/general/train --out .pack/general.npz --size 112 --quality 60
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Train the colorization network (rebalanced 313-bin CE, or the L2 baseline).
 
-  python -m training.train --data ../shared/data/intel/train --head ce --out training/runs/landscape \
+  python -m training.train --data PHOTOS/intel/train --head ce --out training/runs/landscape \
       --export models/colorizer-landscape.onnx --name colorizer-landscape
 
 Seed schedule (defaults): batch 32, AdamW lr 1e-3, lr /10 whenever the epoch's mean loss

@@ -36,7 +36,7 @@ def _save(path, arr, fmt="JPEG"):
 
 @pytest.fixture
 def world(tmp_path):
-    """ROOT/owner+name/repo (a git work tree) + a fake ../shared/data with one val photo."""
+    """ROOT/owner+name/repo (a git work tree) + a fake PHOTOS folder (general/ and intel/ with manifests) with one val photo."""
     root = tmp_path / "mirrors"
     repo = root / "acme+photos" / "repo"
     repo.mkdir(parents=True)

