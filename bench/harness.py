@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark harness of issue 7: the service against raw ONNX Runtime (the limit) and the Python
+"""Benchmark harness: the service against raw ONNX Runtime (the limit) and the Python
 peer, side by side in one run. Called by bench/run.sh (which builds and installs first); run with
 the peer's venv (numpy, Pillow, matplotlib).
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One command for issue 7: builds the service and bench/ort-raw, installs oha and the Python
+# One command: builds the service and bench/ort-raw, installs oha and the Python
 # peer's venv (all into the ignored bench/out/), runs bench/harness.py, writes bench/REPORT.md.
 #
 #   bench/run.sh            full run (about 15 minutes of measuring after the builds)
