@@ -228,8 +228,11 @@ def evaluate(data: str, models: dict[str, str], temperatures=SWEEP, threads: int
                 if col.takes_hints:
                     for n_hints in hint_counts:
                         ab_true = torch.from_numpy(np.stack([photos[i]["ab"] for i in sub])).permute(0, 3, 1, 2).float()
-                        pred = decode_to_ab(col.raw(L, true_colour_hints(ab_true, col.model_hw(*shape), n_hints, hint_seed, sub[0])),
-                                            pts, col.temperature, shape)
+                        hint_maps = true_colour_hints(ab_true, col.model_hw(*shape), n_hints, hint_seed, sub[0])
+                        pred = decode_to_ab(col.raw(L, hint_maps), pts, col.temperature, shape)
+                        if keep_outputs:
+                            for j, i in enumerate(sub):
+                                outputs.setdefault(f"{name} hints={n_hints} maps", {})[i] = hint_maps[j]
                         rgb = to_rgb8(L, pred)
                         abn = pred.permute(0, 2, 3, 1).numpy()
                         for j, i in enumerate(sub):

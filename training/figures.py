@@ -7,6 +7,8 @@
       [--extra landscape=models/colorizer-landscape.onnx]
   python -m training.figures hints --result general/val=eval_general.json --result intel/val=eval_intel.json \
       --auto broad --model hints --out models/hints_psnr.png
+  python -m training.figures hints-grid --data PHOTOS/general/val --model models/colorizer-guided.onnx \
+      --auto models/colorizer-broad.onnx --out models/grid_hints.png
 """
 from __future__ import annotations
 
@@ -86,6 +88,44 @@ def hints_curve(results: dict[str, str], model: str, auto: str | None, out: str)
     fig.savefig(out, dpi=110)
 
 
+def hints_grid(data: str, model: str, auto: str, out: str, n: int = 6, counts=(0, 3, 10), tile: int = 160,
+               limit=None, threads=2, seed: int = 0):
+    """Rows of photos (evenly spaced over the set): truth | gray | automatic model | hint model
+    with each number of true-colour hints, the hinted points marked (white ring, true colour)."""
+    res = ev.evaluate(data, {"auto": auto, "hints": model}, temperatures=[], threads=threads, limit=limit,
+                      keep_outputs=True, log=lambda *_: None, hint_counts=counts, hint_seed=seed)
+    photos, outs = res["_photos"], res["_outputs"]
+    T_auto = res["models"]["auto"]["metadata"].get("colorizer.temperature", "0.38")
+    auto_row = next(r["row"] for r in res["rows"] if r["model"] == "auto" and r.get("default_T"))
+    psnr = {row: {r["path"]: r["psnr"] for r in recs} for row, recs in res["per_image"].items()}
+    picks = np.linspace(0, len(photos) - 1, n).round().astype(int)
+    cols = [("truth", None), ("gray", "gray"), (f"automatic T={T_auto}", auto_row)] + \
+        [(f"{k} hints", f"hints hints={k}") for k in counts]
+    canvas = Image.new("RGB", (tile * len(cols), tile * n), (255, 255, 255))
+    for r, i in enumerate(picks):
+        ph = photos[i]
+        for c, (title, row) in enumerate(cols):
+            im = ph["rgb"] if row is None else outs[row][i]
+            t = Image.fromarray(im).resize((tile, tile), Image.BICUBIC)
+            maps = outs.get(f"{row} maps", {}).get(i) if row else None
+            if maps is not None:
+                d = ImageDraw.Draw(t)
+                ys, xs = np.nonzero(maps[2])
+                mh, mw = maps.shape[1:]
+                seen = set()
+                for y, x in zip(ys, xs):   # one ring per hinted 3x3 square (its centre pixel)
+                    if (y, x) in seen:
+                        continue
+                    seen.update((y + dy, x + dx) for dy in (-1, 0, 1, 2) for dx in (-1, 0, 1, 2))
+                    cx, cy = (x + 1.5) * tile / mw, (y + 1.5) * tile / mh
+                    truth = ph["rgb"][min(int(cy / tile * im.shape[0]), im.shape[0] - 1),
+                                      min(int(cx / tile * im.shape[1]), im.shape[1] - 1)]
+                    d.ellipse([cx - 4, cy - 4, cx + 4, cy + 4], fill=tuple(int(v) for v in truth), outline=(255, 255, 255), width=2)
+            txt = title if row is None else f"{title} {psnr[row][ph['path']]:.1f}dB"
+            canvas.paste(_label(t, txt), (c * tile, r * tile))
+    canvas.save(out, optimize=True)
+
+
 def _label(img: Image.Image, text: str) -> Image.Image:
     d = ImageDraw.Draw(img)
     d.rectangle([0, 0, 7 * len(text) + 6, 14], fill=(0, 0, 0))
@@ -152,6 +192,14 @@ def main(argv=None):
     a2.add_argument("--temperature", type=float)
     a2.add_argument("--tile", type=int, default=128)
     a2.add_argument("--extra", action="append", default=[], help="NAME=PATH: another model's column (its metadata T)")
+    a4 = sub.add_parser("hints-grid")
+    a4.add_argument("--data", required=True)
+    a4.add_argument("--model", required=True, help="the hint model (.onnx)")
+    a4.add_argument("--auto", required=True, help="the automatic model to compare with (.onnx)")
+    a4.add_argument("--n", type=int, default=6)
+    a4.add_argument("--counts", default="0,3,10")
+    a4.add_argument("--limit", type=int)
+    a4.add_argument("--out", required=True)
     a3 = sub.add_parser("hints")
     a3.add_argument("--result", action="append", required=True, help="NAME=evaluate.json (run with --hint-counts)")
     a3.add_argument("--model", required=True, help="the hint model's name in those results")
@@ -160,6 +208,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.cmd == "loss":
         loss_curve(dict(x.split("=", 1) for x in a.log), a.out)
+    elif a.cmd == "hints-grid":
+        hints_grid(a.data, a.model, a.auto, a.out, a.n, [int(c) for c in a.counts.split(",")], limit=a.limit)
     elif a.cmd == "hints":
         hints_curve(dict(x.split("=", 1) for x in a.result), a.model, a.auto, a.out)
     else:
