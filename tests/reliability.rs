@@ -148,3 +148,54 @@ async fn sigterm_under_load_drains_and_exits_zero() {
     assert!(status.success(), "exit status {status}");
     assert!(client.get(format!("{base}/healthz")).send().await.is_err(), "no longer listening");
 }
+
+/// Clients that give up while their request waits for a session: the queue-depth and in-flight
+/// gauges fall back to their resting values, and the abandoned requests are never run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_give_up_while_queued_leave_no_trace() {
+    let app = spawn(&["--pool-size", "1", "--queue", "16", "--fault-injection"]).await;
+    let engine = app.state.models.get(None).unwrap().clone();
+    let runs_before = engine.runs();
+    // One request holds the only session for 2 s.
+    let slow = {
+        let req = app.client.post(app.url("/colorize")).header("content-type", "image/png").header("x-colorizer-fault", "slow");
+        tokio::spawn(req.body(gray_png(64, 64)).send())
+    };
+    let started = Instant::now();
+    while engine.runs() == runs_before && app.state.metrics.in_flight.get() < 1 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Six clients queue behind it and give up after 0.4 s.
+    let quitters: Vec<_> = (0..6)
+        .map(|_| {
+            let req = app.client.post(app.url("/colorize")).header("content-type", "image/png").timeout(Duration::from_millis(400));
+            tokio::spawn(req.body(gray_png(48, 48)).send())
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let queued = engine.queue_depth();
+    assert!(queued >= 1, "the quitters should be waiting for the session");
+    for q in quitters {
+        let r = q.await.unwrap();
+        assert!(r.as_ref().is_err_and(|e| e.is_timeout()), "a quitter got an answer: {:?}", r.map(|r| r.status()));
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(slow.await.unwrap().unwrap().status(), 200);
+    assert!(elapsed < Duration::from_secs(2), "the quitters must give up while the slow request runs ({elapsed:?})");
+    // Give the server a moment to see the closed connections.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let depth = metric(&app, "colorizer_queue_depth{model=\"fixture\"}").await.unwrap();
+        let in_flight = metric(&app, "colorizer_in_flight_requests").await.unwrap();
+        if (depth, in_flight) == (0.0, 1.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "gauges stuck: queue depth {depth}, in flight {in_flight} (resting: 0 and 1, this request)");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(engine.runs(), runs_before + 1, "only the slow request ran; the {queued} abandoned ones did not");
+    // The service still answers normally.
+    let resp = app.client.post(app.url("/colorize")).header("content-type", "image/png").body(gray_png(32, 32)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+}

@@ -5,7 +5,7 @@
 mod contract;
 mod runtime;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -120,6 +120,7 @@ pub struct Engine {
     admitted: AtomicUsize,
     capacity: usize,
     waiting: AtomicUsize,
+    runs: AtomicU64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -136,6 +137,23 @@ pub struct Admission {
 impl Drop for Admission {
     fn drop(&mut self) {
         self.engine.admitted.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// One request waiting for a session; counted in `queue_depth` until dropped, however the wait
+/// ends (a session, the deadline, or the request future dropped when its client goes away).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -206,6 +224,7 @@ impl Engine {
             admitted: AtomicUsize::new(0),
             capacity: pool + opts.queue,
             waiting: AtomicUsize::new(0),
+            runs: AtomicU64::new(0),
         })
     }
 
@@ -238,6 +257,11 @@ impl Engine {
         self.waiting.load(Ordering::Acquire)
     }
 
+    /// Inferences started since the model was loaded (warm-up included).
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::Acquire)
+    }
+
     /// Takes a place in the admission budget (pool + queue), or says the model is overloaded.
     pub fn admit(self: &Arc<Self>) -> Result<Admission, Overloaded> {
         let mut cur = self.admitted.load(Ordering::Acquire);
@@ -255,6 +279,8 @@ impl Engine {
     /// Runs the model off the async runtime once a session is free. Waits at most until
     /// `deadline`; past it the inference is not started. Returns the output and the queue wait.
     /// `hints` is the `[3, height, width]` hint map (hint models only; none means no hints).
+    /// `hold` keeps the session busy that long before running (test fault injection only).
+    #[allow(clippy::too_many_arguments)]
     pub async fn infer(
         self: &Arc<Self>,
         input: Arc<Vec<f32>>,
@@ -262,11 +288,15 @@ impl Engine {
         height: u32,
         width: u32,
         deadline: Instant,
+        hold: Option<Duration>,
     ) -> Result<(ModelOutput, Duration), InferError> {
         let start = Instant::now();
-        self.waiting.fetch_add(1, Ordering::AcqRel);
-        let permit = tokio::time::timeout_at(deadline.into(), self.permits.clone().acquire_owned()).await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        // Counted as waiting until a session is free, the deadline passes, or the request is
+        // dropped (its client went away): then it never runs.
+        let permit = {
+            let _waiting = Waiting::enter(&self.waiting);
+            tokio::time::timeout_at(deadline.into(), self.permits.clone().acquire_owned()).await
+        };
         let permit = match permit {
             Ok(Ok(p)) => p,
             Ok(Err(_)) => return Err(InferError::Engine(EngineError::Run("session pool closed".into()))),
@@ -276,6 +306,9 @@ impl Engine {
         let engine = self.clone();
         let out = tokio::task::spawn_blocking(move || {
             let _permit = permit;
+            if let Some(hold) = hold {
+                std::thread::sleep(hold);
+            }
             engine.run_blocking(&input, hints.as_deref().map(Vec::as_slice), height, width)
         })
         .await;
@@ -307,6 +340,7 @@ impl Engine {
 
     /// One inference on a given session. A hint model without hints gets an all-zero hint map.
     fn run_on(&self, session: &mut Session, input: &[f32], hints: Option<&[f32]>, h: usize, w: usize) -> Result<ModelOutput, EngineError> {
+        self.runs.fetch_add(1, Ordering::AcqRel);
         let run_err = |e: ort::Error| EngineError::Run(e.to_string());
         let tensor = TensorRef::from_array_view(([1usize, 1, h, w], input)).map_err(run_err)?;
         let outputs = if self.contract.hints {

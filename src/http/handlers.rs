@@ -302,7 +302,16 @@ struct Admitted {
     format: OutputFormat,
     temperature: f32,
     quality: u8,
-    fault: bool,
+    fault: Option<Fault>,
+}
+
+/// Test-only faults (`--fault-injection` and the `X-Colorizer-Fault` header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// Panic inside the pipeline.
+    Panic,
+    /// Hold the model's session for 2 s before inference.
+    Slow,
 }
 
 /// Authentication, readiness, parameters, media type, model and admission: everything decided
@@ -320,7 +329,12 @@ fn admit(state: &AppState, query: Option<&str>, headers: &HeaderMap) -> Result<A
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = q.format.or_else(|| negotiate(accept)).unwrap_or(OutputFormat::Png);
     let temperature = q.temperature.unwrap_or(engine.info().default_temperature);
-    let fault = state.fault_injection && headers.get("x-colorizer-fault").is_some_and(|v| v == "panic");
+    let fault = match headers.get("x-colorizer-fault").map(|v| v.as_bytes()) {
+        _ if !state.fault_injection => None,
+        Some(b"panic") => Some(Fault::Panic),
+        Some(b"slow") => Some(Fault::Slow),
+        _ => None,
+    };
     let admission = engine.admit().map_err(|_| {
         state.metrics.rejected.with_label_values(&["overloaded"]).inc();
         Problem::overloaded()
@@ -367,7 +381,7 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
     let limits: Limits = state.limits;
     let eng = engine.clone();
     let prepared = blocking(move || {
-        if fault {
+        if fault == Some(Fault::Panic) {
             panic!("fault injection: panic inside the pipeline");
         }
         pipeline::prepare(&image, &limits, &eng, &hints)
@@ -375,9 +389,10 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
     .await??;
     state.metrics.input_megapixels.observe(prepared.megapixels());
 
+    let hold = (fault == Some(Fault::Slow)).then_some(Duration::from_secs(2));
     let t0 = Instant::now();
     let (output, waited) = engine
-        .infer(prepared.model_input.clone(), prepared.model_hints.clone(), prepared.model_height, prepared.model_width, deadline)
+        .infer(prepared.model_input.clone(), prepared.model_hints.clone(), prepared.model_height, prepared.model_width, deadline, hold)
         .await
         .map_err(|e| match e {
             InferError::Deadline => {

@@ -80,15 +80,42 @@ impl AppState {
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Status recorded for a request whose client went away before its answer (nginx's 499).
+pub const CLIENT_CLOSED: &str = "499";
+
+/// One request in flight: counted in `colorizer_in_flight_requests` until dropped, then counted
+/// by route and status and timed. A request dropped before it has an answer (its client closed
+/// the connection, and hyper dropped the handler) is counted with status 499.
+struct Tracked<'a> {
+    metrics: &'a Metrics,
+    route: String,
+    start: Instant,
+    status: Option<axum::http::StatusCode>,
+}
+
+impl<'a> Tracked<'a> {
+    fn start(metrics: &'a Metrics, route: String) -> Self {
+        metrics.in_flight.inc();
+        Self { metrics, route, start: Instant::now(), status: None }
+    }
+}
+
+impl Drop for Tracked<'_> {
+    fn drop(&mut self) {
+        let m = self.metrics;
+        m.in_flight.dec();
+        let status = self.status.as_ref().map_or(CLIENT_CLOSED, |s| s.as_str());
+        m.requests.with_label_values(&[&self.route, status]).inc();
+        m.request_seconds.with_label_values(&[&self.route]).observe(self.start.elapsed().as_secs_f64());
+    }
+}
+
 /// Counts requests by route and status, times them, and tracks in-flight requests.
 async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
-    let start = Instant::now();
-    state.metrics.in_flight.inc();
+    let mut tracked = Tracked::start(&state.metrics, route);
     let resp = next.run(req).await;
-    state.metrics.in_flight.dec();
-    state.metrics.requests.with_label_values(&[&route, resp.status().as_str()]).inc();
-    state.metrics.request_seconds.with_label_values(&[&route]).observe(start.elapsed().as_secs_f64());
+    tracked.status = Some(resp.status());
     resp
 }
 

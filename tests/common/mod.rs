@@ -136,3 +136,10 @@ pub async fn expect_problem(resp: reqwest::Response, status: u16) -> serde_json:
     }
     body
 }
+
+/// The value of one sample of the live `/metrics` (`name` with its labels as rendered, e.g.
+/// `colorizer_queue_depth{model="fixture"}`); None when absent.
+pub async fn metric(app: &TestApp, sample: &str) -> Option<f64> {
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    text.lines().find_map(|l| l.strip_prefix(sample).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
+}
