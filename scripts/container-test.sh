@@ -131,7 +131,7 @@ fi
 printf '[containers]\ndefault_ulimits = []\n' >"$TMP/containers.conf"
 export CONTAINERS_CONF=$TMP/containers.conf
 PODMAN=("${SUDO[@]}" podman --runtime runc)
-echo "$(podman --version), runc $(runc --version | sed -n 's/^runc version //p'), $("$PROMETHEUS" --version 2>&1 | head -1)"
+echo "$(podman --version), runc $(runc --version | sed -n 's/^runc version //p'), $("$PROMETHEUS" --version 2>&1 | sed -n 1p)"
 
 # --- 2. base image ------------------------------------------------------------------------
 log "base image $BASE_IMAGE"
@@ -186,7 +186,7 @@ if [ -z "$BIN" ]; then
   cargo build --release --locked --bin colorizer
   BIN=target/release/colorizer
 fi
-HOST_GLIBC=$(ldd --version | head -1 | grep -o '[0-9]\+\.[0-9]\+$')
+HOST_GLIBC=$(ldd --version 2>&1 | sed -n '1s/.* \([0-9][0-9]*\.[0-9][0-9]*\)$/\1/p')
 if [ "$(printf '%s\n2.36\n' "$HOST_GLIBC" | sort -V | tail -1)" != 2.36 ]; then
   echo "WARNING: host glibc $HOST_GLIBC is newer than Debian 12's 2.36: the binary may not start in the image"
 fi
@@ -245,10 +245,13 @@ if curl -s -o /dev/null "$URL/healthz"; then
   fail "something already answers on port $PORT (set CONTAINER_TEST_PORT)"
 fi
 t0=$(now)
-# The health check is run by hand below: podman's periodic timer needs systemd.
+# The health check is run by hand below: podman's periodic timer needs systemd (without it
+# podman logs "unable to get systemd connection" errors, which are dropped here).
 "${PODMAN[@]}" run -d --name "$NAME" --read-only --network host --health-interval disable \
   -e COLORIZER_PORT="$PORT" -e COLORIZER_POOL_SIZE=1 -e COLORIZER_THREADS=2 \
-  -e COLORIZER_QUEUE=0 -e COLORIZER_DRAIN_TIMEOUT_S=20 "$IMAGE" >/dev/null
+  -e COLORIZER_QUEUE=0 -e COLORIZER_DRAIN_TIMEOUT_S=20 "$IMAGE" >/dev/null 2>"$TMP/run.err" ||
+  { cat "$TMP/run.err"; fail "podman run"; }
+grep -v 'unable to get systemd connection' "$TMP/run.err" >&2 || true
 ready=""
 for _ in $(seq 1 1200); do
   if curl -sf -o /dev/null "$URL/readyz"; then
@@ -304,7 +307,7 @@ prom_query() { curl -sf --get --data-urlencode "query=$1" "$PROM_URL/api/v1/quer
 up=""
 for _ in $(seq 1 300); do
   kill -0 "$PROM_PID" 2>/dev/null || { cat "$TMP/prometheus.log"; fail "prometheus exited"; }
-  if prom_query 'up{job="colorizer"} == 1' 2>/dev/null | grep -q '"value"'; then
+  if prom_query 'up{job="colorizer"} == 1' 2>/dev/null | grep '"value"' >/dev/null; then
     up=1
     break
   fi
