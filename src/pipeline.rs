@@ -50,6 +50,10 @@ pub enum PipelineError {
     /// The bytes are not an image in a format we read (400).
     #[error("the body is not a decodable image: {0}")]
     NotAnImage(String),
+    /// The image ends before its data does: a partial upload or a cut file (400; the CLI counts
+    /// it as failed, not skipped).
+    #[error("the image is truncated: {0}")]
+    Truncated(String),
     /// A recognised format whose variant we cannot decode (415).
     #[error("unsupported image format: {0}")]
     Unsupported(String),
@@ -142,6 +146,10 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, PipelineErr
     lim.max_image_height = Some(limits.max_side);
     lim.max_alloc = Some(limits.max_decode_bytes);
     reader.limits(lim);
+    if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_is_complete(bytes) {
+        // The JPEG decoder fills a scan that is cut short with gray and reports success.
+        return Err(PipelineError::Truncated("the JPEG data ends before its end-of-image marker (a partial upload or a cut file?)".into()));
+    }
     let mut decoder = reader.into_decoder().map_err(decode_error)?;
     let (w, h) = decoder.dimensions();
     let pixels = w as u64 * h as u64;
@@ -155,6 +163,68 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, PipelineErr
     let mut img = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
     img.apply_orientation(orientation);
     Ok(img)
+}
+
+/// Whether a JPEG has an end-of-image marker after its last scan. Markers are followed segment by
+/// segment (APPn, such as an EXIF thumbnail with its own markers, are skipped by their length);
+/// inside a scan's entropy-coded data, 0xFF is followed only by a stuffed zero, a restart marker
+/// or fill, so the first other marker ends the scan. Bytes after the end-of-image marker are
+/// allowed (some cameras append data).
+pub fn jpeg_is_complete(b: &[u8]) -> bool {
+    let n = b.len();
+    if n < 4 || b[0] != 0xFF || b[1] != 0xD8 {
+        return false;
+    }
+    let mut i = 2;
+    loop {
+        // The next marker: 0xFF, any fill 0xFF, then its code.
+        match b[i..].iter().position(|&x| x == 0xFF) {
+            Some(p) => i += p,
+            None => return false,
+        }
+        while i < n && b[i] == 0xFF {
+            i += 1;
+        }
+        if i >= n {
+            return false;
+        }
+        let code = b[i];
+        i += 1;
+        match code {
+            0xD9 => return true,
+            // Standalone markers (and a stray stuffed zero), no length.
+            0x00 | 0x01 | 0xD0..=0xD8 => continue,
+            _ => {}
+        }
+        if i + 2 > n {
+            return false;
+        }
+        let len = u16::from_be_bytes([b[i], b[i + 1]]) as usize;
+        if len < 2 {
+            return false;
+        }
+        i += len;
+        if i > n {
+            return false;
+        }
+        if code == 0xDA {
+            // Entropy-coded data up to the next real marker.
+            loop {
+                match b[i..].iter().position(|&x| x == 0xFF) {
+                    Some(p) => i += p,
+                    None => return false,
+                }
+                if i + 1 >= n {
+                    return false;
+                }
+                match b[i + 1] {
+                    0x00 | 0xD0..=0xD7 => i += 2,
+                    0xFF => i += 1,
+                    _ => break,
+                }
+            }
+        }
+    }
 }
 
 /// Pixels below which a per-pixel stage runs on the calling thread instead of being split over
@@ -335,4 +405,65 @@ pub fn colorize(
     let mut done = finish(prepared, output, opts)?;
     done.timings.infer = infer;
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(fmt: image::ImageFormat, w: u32, h: u32) -> Vec<u8> {
+        let img =
+            DynamicImage::ImageRgb8(image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 3) as u8, (y * 5) as u8, ((x ^ y) * 7) as u8])));
+        let mut buf = Cursor::new(Vec::new());
+        img.write_to(&mut buf, fmt).unwrap();
+        buf.into_inner()
+    }
+
+    #[test]
+    fn a_jpeg_is_complete_only_with_its_end_marker() {
+        let jpeg = encoded(image::ImageFormat::Jpeg, 120, 80);
+        assert!(jpeg_is_complete(&jpeg));
+        assert!(jpeg_is_complete(&[&jpeg[..], b"trailing bytes \xff\xd8"].concat()));
+        for cut in [3, 100, 500, jpeg.len() / 2, jpeg.len() - 2, jpeg.len() - 1] {
+            assert!(!jpeg_is_complete(&jpeg[..cut]), "cut at {cut} of {}", jpeg.len());
+        }
+        // The end marker of an EXIF thumbnail (inside APP1) does not count.
+        let thumb = encoded(image::ImageFormat::Jpeg, 16, 16);
+        let mut app1 = vec![0xFF, 0xE1];
+        app1.extend_from_slice(&((thumb.len() + 8) as u16).to_be_bytes());
+        app1.extend_from_slice(b"Exif\0\0");
+        app1.extend_from_slice(&thumb);
+        let with_thumb = [&jpeg[..2], &app1[..], &jpeg[2..]].concat();
+        assert!(jpeg_is_complete(&with_thumb));
+        assert!(!jpeg_is_complete(&with_thumb[..app1.len() + 300]));
+    }
+
+    /// What the decoders do with a cut file: JPEG needs our check (zune-jpeg fills the rest with
+    /// gray and reports success); PNG, WebP, GIF, BMP and TIFF fail by themselves. A file cut only
+    /// in its last bytes may still decode when no pixel is lost (PNG's IEND, GIF's trailer, WebP's
+    /// padding byte): then it must decode to exactly the whole file's pixels.
+    #[test]
+    fn truncated_images_are_refused() {
+        use image::ImageFormat::*;
+        for fmt in [Jpeg, Png, WebP, Gif, Bmp, Tiff] {
+            let full = encoded(fmt, 300, 200);
+            let n = full.len();
+            let whole = decode(&full, &Limits::default()).unwrap_or_else(|e| panic!("{fmt:?} whole: {e}"));
+            for cut in [20, 500, n / 3, n / 2, n * 9 / 10, n - 16] {
+                match decode(&full[..cut], &Limits::default()) {
+                    Err(PipelineError::Truncated(_) | PipelineError::NotAnImage(_)) => {}
+                    other => panic!("{fmt:?} cut at {cut} of {n}: {:?}", other.map(|i| (i.width(), i.height()))),
+                }
+            }
+            for cut in n - 15..n {
+                if let Ok(img) = decode(&full[..cut], &Limits::default()) {
+                    assert!(img.as_bytes() == whole.as_bytes(), "{fmt:?} cut at {cut} of {n} decodes to other pixels");
+                }
+            }
+            let cut = decode(&full[..n / 2], &Limits::default());
+            if fmt == Jpeg {
+                assert!(matches!(cut, Err(PipelineError::Truncated(_))));
+            }
+        }
+    }
 }

@@ -141,3 +141,17 @@ fn hints_from_a_file_colour_one_image() {
     let (code, err) = cli(&[i, "-o", o, "--hints", h, "--force"], "tests/fixtures/hint-fixture.onnx");
     assert!(code == Some(2) && err.contains("JSON array"), "{code:?} {err}");
 }
+
+#[test]
+fn a_truncated_photo_is_a_failure_not_a_colorized_file() {
+    let root = tempdir("truncated");
+    let jpeg = gray_jpeg(120, 90);
+    write(&root.join("in/whole.jpg"), &jpeg);
+    write(&root.join("in/cut.jpg"), &jpeg[..500]);
+    let out = root.join("out");
+    let (ok, stdout, stderr) = run(&[root.join("in").to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(!ok, "a truncated input must make the exit status non-zero: {stdout}");
+    assert!(stdout.contains("colorized 1, skipped 0, failed 1"), "{stdout}");
+    assert!(stderr.contains("cut.jpg") && stderr.contains("truncated"), "{stderr}");
+    assert!(out.join("whole.png").exists() && !out.join("cut.png").exists());
+}

@@ -139,31 +139,81 @@ struct Upload {
     hints: Option<bytes::Bytes>,
 }
 
-/// The body (at most `limit` bytes): the raw image, or the multipart parts `image` and `hints`
-/// (other parts are read and ignored).
-async fn read_body(req: Request, kind: BodyKind, limit: usize) -> Result<Upload, Problem> {
-    if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()) {
-        if len > limit {
-            return Err(Problem::too_large(limit));
+/// Most bytes read and dropped from a body that is refused (over the size limit, or refused from
+/// its headers), so that a client still sending it reads the answer instead of a reset
+/// connection; past it, the connection is closed after the answer.
+pub const DRAIN_BOUND: usize = 64 * 1024 * 1024;
+
+/// Reads and drops the rest of a body that will not be used (at most `bound` bytes), so that a
+/// client still sending it reads the answer instead of a reset connection. Nothing is read from
+/// a client that waits for `100 Continue`: it is not sent one, and sends no body. Returns whether
+/// the body was read to its end; if not, the answer closes the connection.
+async fn drain(body: Body, headers: &HeaderMap, bound: usize) -> bool {
+    use http_body_util::BodyExt;
+    if headers.get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue")) {
+        return false;
+    }
+    let mut body = body;
+    let mut seen = 0usize;
+    while seen <= bound {
+        match body.frame().await {
+            Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
+            Some(Err(_)) => return false,
+            None => return true,
         }
     }
+    false
+}
+
+/// A problem answered before the body was read: the body is drained first (bounded), and the
+/// connection closed when it could not be drained to its end.
+async fn refuse_unread(problem: Problem, body: Body, headers: &HeaderMap) -> Problem {
+    let drained = drain(body, headers, DRAIN_BOUND).await;
+    problem.closing(!drained)
+}
+
+fn content_length(headers: &HeaderMap) -> Option<usize> {
+    headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<usize>().ok())
+}
+
+/// The body (at most `limit` bytes): the raw image, or the multipart parts `image` and `hints`
+/// (other parts are read and ignored). A body over the limit gets 413 once it has been drained
+/// (up to `DRAIN_BOUND`), so that the client reads the answer.
+async fn read_body(req: Request, kind: BodyKind, limit: usize) -> Result<Upload, Problem> {
+    let (parts, body) = req.into_parts();
+    if content_length(&parts.headers).is_some_and(|len| len > limit) {
+        return Err(refuse_unread(Problem::too_large(limit), body, &parts.headers).await);
+    }
     if kind == BodyKind::Multipart {
+        let req = Request::from_parts(parts, body);
         let mut mp = axum::extract::Multipart::from_request(req, &())
             .await
             .map_err(|e| Problem::bad_request(format!("malformed multipart body: {}", e.body_text())))?;
         let mut total = 0usize;
         let (mut image, mut hints) = (None, None);
         loop {
-            let field = match mp.next_field().await {
+            let mut field = match mp.next_field().await {
                 Ok(Some(f)) => f,
                 Ok(None) => break,
                 Err(e) => return Err(multipart_problem(e.status(), e.body_text(), limit)),
             };
             let name = field.name().unwrap_or("").to_string();
-            let data = field.bytes().await.map_err(|e| multipart_problem(e.status(), e.body_text(), limit))?;
-            total += data.len();
-            if total > limit {
-                return Err(Problem::too_large(limit));
+            // Chunk by chunk, so that a part without a declared length cannot grow past the limit.
+            let mut data = bytes::BytesMut::new();
+            loop {
+                match field.chunk().await {
+                    Ok(Some(chunk)) => {
+                        total += chunk.len();
+                        if total > limit {
+                            // The rest of a body without Content-Length is not drained: the
+                            // connection closes after the answer.
+                            return Err(Problem::too_large(limit).closing(true));
+                        }
+                        data.extend_from_slice(&chunk);
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Err(multipart_problem(e.status(), e.body_text(), limit)),
+                }
             }
             let slot = match name.as_str() {
                 "image" => &mut image,
@@ -173,23 +223,24 @@ async fn read_body(req: Request, kind: BodyKind, limit: usize) -> Result<Upload,
             if slot.is_some() {
                 return Err(Problem::bad_request(format!("the multipart body has more than one part named {name:?}")));
             }
-            *slot = Some(data);
+            *slot = Some(data.freeze());
         }
         let image = image.ok_or_else(|| Problem::bad_request("the multipart body has no part named \"image\""))?;
         return Ok(Upload { image, hints });
     }
-    match axum::body::to_bytes(req.into_body(), limit).await {
-        Ok(image) => Ok(Upload { image, hints: None }),
-        Err(e) => {
-            let over = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-                || e.to_string().contains("length limit");
-            if over {
-                Err(Problem::too_large(limit))
-            } else {
-                Err(Problem::bad_request(format!("could not read the body: {e}")))
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut buf = bytes::BytesMut::with_capacity(content_length(&parts.headers).unwrap_or(0).min(limit));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Problem::bad_request(format!("could not read the body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(refuse_unread(Problem::too_large(limit), body, &parts.headers).await);
             }
+            buf.extend_from_slice(&data);
         }
     }
+    Ok(Upload { image: buf.freeze(), hints: None })
 }
 
 fn multipart_problem(status: StatusCode, text: String, limit: usize) -> Problem {
@@ -342,33 +393,12 @@ fn admit(state: &AppState, query: Option<&str>, headers: &HeaderMap) -> Result<A
     Ok(Admitted { body_kind, engine, admission, format, temperature, quality: q.quality, fault })
 }
 
-/// Reads and drops a request body that will not be used (at most `limit` bytes), so that a
-/// client still sending it reads the answer instead of a reset connection. Nothing is read from
-/// a client that waits for `100 Continue`: it is not sent one, and sends no body.
-async fn discard_body(body: Body, headers: &HeaderMap, limit: usize) {
-    use http_body_util::BodyExt;
-    if headers.get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue")) {
-        return;
-    }
-    let mut body = body;
-    let mut seen = 0usize;
-    while seen <= limit {
-        match body.frame().await {
-            Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
-            _ => break,
-        }
-    }
-}
-
 async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Request, deadline: Instant) -> Result<Response, Problem> {
     let (parts, body) = req.into_parts();
     let Admitted { body_kind, engine, admission: _admission, format, temperature, quality, fault } =
         match admit(&state, query.as_deref(), &parts.headers) {
             Ok(a) => a,
-            Err(problem) => {
-                discard_body(body, &parts.headers, state.max_body_bytes).await;
-                return Err(problem);
-            }
+            Err(problem) => return Err(refuse_unread(problem, body, &parts.headers).await),
         };
     let Upload { image, hints } = read_body(Request::from_parts(parts, body), body_kind, state.max_body_bytes).await?;
     let hints = match hints {

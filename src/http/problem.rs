@@ -26,6 +26,9 @@ pub struct Problem {
     pub allowed: Option<Vec<String>>,
     #[serde(skip)]
     pub retry_after: Option<u32>,
+    /// Close the connection after the answer (a request body that was not read to its end).
+    #[serde(skip)]
+    pub close: bool,
 }
 
 impl Problem {
@@ -37,10 +40,14 @@ impl Problem {
             detail: detail.into(),
             allowed: None,
             retry_after: None,
+            close: false,
         }
     }
     pub fn not_an_image(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "not-an-image", "Not a decodable image", detail)
+    }
+    pub fn truncated(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "truncated-image", "Truncated image", detail)
     }
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", detail)
@@ -99,6 +106,11 @@ impl Problem {
     pub fn not_found(path: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", format!("no route {path}; see /docs"))
     }
+    /// Marks the answer as closing the connection (when `close`).
+    pub fn closing(mut self, close: bool) -> Self {
+        self.close |= close;
+        self
+    }
     pub fn with_allowed(mut self, allowed: Vec<String>) -> Self {
         self.allowed = Some(allowed);
         self
@@ -109,6 +121,7 @@ impl From<PipelineError> for Problem {
     fn from(e: PipelineError) -> Self {
         match e {
             PipelineError::NotAnImage(_) => Problem::not_an_image(e.to_string()),
+            PipelineError::Truncated(_) => Problem::truncated(e.to_string()),
             PipelineError::Unsupported(_) => Problem::unsupported_media(e.to_string()),
             PipelineError::TooLarge(_) => Problem::image_too_large(e.to_string()),
             PipelineError::BadParameter(_) => Problem::invalid_parameter(e.to_string()),
@@ -125,6 +138,9 @@ impl IntoResponse for Problem {
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let Some(s) = self.retry_after {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        if self.close {
+            resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         resp
     }

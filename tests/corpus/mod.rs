@@ -199,6 +199,27 @@ pub fn corpus() -> Vec<Case> {
         case("truncated png header", "", raw("image/png", png[..20].to_vec()), Expect::Problem(400)),
         case("truncated jpeg", "", raw("image/jpeg", jpeg[..jpeg.len() / 3].to_vec()), Expect::Problem(400)),
         case("truncated webp", "", raw("image/webp", webp[..webp.len() / 2].to_vec()), Expect::Problem(400)),
+        case("jpeg cut to 500 bytes", "", raw("image/jpeg", jpeg[..500].to_vec()), Expect::Problem(400)),
+        case("jpeg without its end marker", "", raw("image/jpeg", jpeg[..jpeg.len() - 2].to_vec()), Expect::Problem(400)),
+        case("jpeg with bytes after its end", "", raw("image/jpeg", [&jpeg[..], b"trailing camera data"].concat()), img(96, 64)),
+        case(
+            "truncated progressive jpeg",
+            "",
+            raw("image/jpeg", {
+                let p = jpeg_encoder_bytes(96, 64, gray.to_luma8().as_raw(), jpeg_encoder::ColorType::Luma, true);
+                p[..p.len() * 2 / 3].to_vec()
+            }),
+            Expect::Problem(400),
+        ),
+        case(
+            "truncated gif",
+            "",
+            raw("image/gif", {
+                let g = animated_gif(48, 32);
+                g[..g.len() / 4].to_vec()
+            }),
+            Expect::Problem(400),
+        ),
         case("png declaring 100000 x 100000", "", raw("image/png", png_declaring(100_000, 100_000)), Expect::Problem(422)),
         case("png declaring 40000 x 10", "", raw("image/png", png_declaring(40_000, 10)), Expect::Problem(422)),
         case("small file, 100 Mpx image", "", raw("image/png", bomb), Expect::Problem(422)),
