@@ -96,8 +96,8 @@ USER 65532:65532
 EXPOSE 8080
 # SIGTERM: readiness goes 503, in-flight requests drain (COLORIZER_DRAIN_TIMEOUT_S), exit 0.
 STOPSIGNAL SIGTERM
-# No shell in the image: the binary checks itself (GET http://127.0.0.1:8080/healthz).
-# If you change COLORIZER_PORT, override the health check with --url.
+# No shell in the image: the binary checks itself (GET http://127.0.0.1:$COLORIZER_PORT/healthz,
+# port 8080 when unset), so a changed COLORIZER_PORT needs no change here.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
     CMD ["/usr/local/bin/colorizer", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/colorizer"]
