@@ -104,7 +104,7 @@ fn run_job(
         Err(PipelineError::NotAnImage(m)) | Err(PipelineError::Unsupported(m)) => {
             return Outcome::Skipped(format!("not an image we can read: {m}"))
         }
-        Err(e) => return Outcome::Failed(e.to_string()),
+        Err(e) => return Outcome::Failed(crate::error_chain(&e)),
     };
     if let Some(parent) = dest.parent() {
         if let Err(e) = std::fs::create_dir_all(parent) {
@@ -157,7 +157,7 @@ pub fn colorize(args: ColorizeArgs) -> ExitCode {
     ) {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::error_chain(&e));
             return ExitCode::FAILURE;
         }
     };

@@ -11,3 +11,19 @@ pub mod http;
 pub mod models;
 pub mod pipeline;
 pub mod startup;
+
+/// An error and its sources, outermost first: "a: b: c" (for logs and the command line).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        let text = s.to_string();
+        // Some errors repeat their source's text in their own; say it once.
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = s.source();
+    }
+    out
+}

@@ -67,8 +67,8 @@ pub enum PipelineError {
     #[error(transparent)]
     Engine(#[from] EngineError),
     /// The encoder failed (500).
-    #[error("could not encode the result: {0}")]
-    Encode(String),
+    #[error("could not encode the result")]
+    Encode(#[source] ImageError),
 }
 
 /// Time spent in each stage of one image.
@@ -371,7 +371,7 @@ fn join(p: &Prepared, ab: &AbPlanes, format: OutputFormat) -> (Vec<u8>, usize) {
 pub fn encode(pixels: &[u8], w: u32, h: u32, channels: usize, opts: &OutputOptions) -> Result<Vec<u8>, PipelineError> {
     let color = if channels == 4 { ExtendedColorType::Rgba8 } else { ExtendedColorType::Rgb8 };
     let mut buf = Vec::with_capacity(pixels.len() / 4 + 1024);
-    let err = |e: ImageError| PipelineError::Encode(e.to_string());
+    let err = PipelineError::Encode;
     match opts.format {
         OutputFormat::Png => PngEncoder::new_with_quality(&mut buf, CompressionType::Fast, PngFilter::Adaptive)
             .write_image(pixels, w, h, color)

@@ -71,8 +71,13 @@ async fn post_with_fault(app: &TestApp) -> reqwest::Response {
 #[tokio::test]
 async fn a_panic_fails_one_request_only() {
     let app = spawn(&["--fault-injection"]).await;
-    let p = expect_problem(post_with_fault(&app).await, 500).await;
+    let resp = post_with_fault(&app).await;
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    let p = expect_problem(resp, 500).await;
     assert!(p["type"].as_str().unwrap().ends_with("internal"));
+    // A generic detail and the request id; the cause stays in the log.
+    assert_eq!(p["request_id"], id.as_str());
+    assert_eq!(p["detail"], colorizer::http::problem::INTERNAL_DETAIL);
     let reqs = (0..4).map(|_| app.client.post(app.url("/colorize")).header("content-type", "image/png").body(gray_png(48, 48)).send());
     for r in futures::future::join_all(reqs).await {
         assert_eq!(r.unwrap().status(), 200);
@@ -198,4 +203,60 @@ async fn clients_that_give_up_while_queued_leave_no_trace() {
     // The service still answers normally.
     let resp = app.client.post(app.url("/colorize")).header("content-type", "image/png").body(gray_png(32, 32)).send().await.unwrap();
     assert_eq!(resp.status(), 200);
+}
+
+/// A 5xx is logged at error level with its cause and the request id; the client gets neither
+/// the cause nor any internal text, only a generic detail and the request id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_5xx_is_logged_with_its_cause_and_the_request_id() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_colorizer"))
+        .args([
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--no-embedded-models",
+            "--model",
+            FIXTURE,
+            "--fault-injection",
+        ])
+        .env("RUST_LOG", "error")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.get(format!("{base}/readyz")).send().await.map(|r| r.status() != 200).unwrap_or(true) {
+        assert!(Instant::now() < deadline, "service did not become ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let resp = client
+        .post(format!("{base}/colorize"))
+        .header("content-type", "image/png")
+        .header("x-colorizer-fault", "panic")
+        .header("x-request-id", "req-5xx-test-42")
+        .body(gray_png(32, 32))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 500);
+    let text = resp.text().await.unwrap();
+    let p: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(p["request_id"], "req-5xx-test-42");
+    for internal in ["fault injection", "panicked", "task", "JoinError", "onnx", "ort"] {
+        assert!(!text.to_lowercase().contains(&internal.to_lowercase()), "internal text {internal:?} in the answer: {text}");
+    }
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let line = log.lines().find(|l| l.contains("a pipeline stage panicked")).unwrap_or_else(|| panic!("no error line for the 5xx:\n{log}"));
+    assert!(line.contains("ERROR") && line.contains("req-5xx-test-42"), "{line}");
+    assert!(line.contains("fault injection: panic inside the pipeline"), "the cause is logged: {line}");
 }

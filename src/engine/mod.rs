@@ -24,14 +24,24 @@ pub const DEFAULT_INFERENCE_SIZE: u32 = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("model {name}: ONNX Runtime could not load it: {message}")]
-    Load { name: String, message: String },
+    #[error("model {name}: ONNX Runtime could not load it")]
+    Load {
+        name: String,
+        #[source]
+        source: ort::Error,
+    },
     #[error("model {name} does not follow the model contract: {reason}")]
     Contract { name: String, reason: String },
-    #[error("inference failed: {0}")]
-    Run(String),
+    /// ONNX Runtime failed while running the model.
+    #[error("ONNX Runtime failed to run the model")]
+    Run(#[source] ort::Error),
+    /// The input handed to the model does not have the size it was given for.
+    #[error("bad model input: {0}")]
+    Input(String),
     #[error("the model returned {got:?}, expected {expected}")]
     BadOutput { got: Vec<i64>, expected: String },
+    #[error("the session pool is closed")]
+    Closed,
 }
 
 /// Where a model's bytes came from.
@@ -177,7 +187,7 @@ impl Engine {
     /// not follow it, saying why.
     pub fn load(source: &ModelSource, opts: PoolOptions) -> Result<Self, EngineError> {
         let name = source.name.clone();
-        let load_err = |e: ort::Error| EngineError::Load { name: name.clone(), message: e.to_string() };
+        let load_err = |source: ort::Error| EngineError::Load { name: name.clone(), source };
         let mut sessions = Vec::with_capacity(opts.pool_size);
         for _ in 0..opts.pool_size.max(1) {
             let session = runtime::session_builder(opts.threads).and_then(|mut b| b.commit_from_memory(&source.bytes)).map_err(load_err)?;
@@ -299,7 +309,7 @@ impl Engine {
         };
         let permit = match permit {
             Ok(Ok(p)) => p,
-            Ok(Err(_)) => return Err(InferError::Engine(EngineError::Run("session pool closed".into()))),
+            Ok(Err(_)) => return Err(InferError::Engine(EngineError::Closed)),
             Err(_) => return Err(InferError::Deadline),
         };
         let waited = start.elapsed();
@@ -314,7 +324,7 @@ impl Engine {
         .await;
         match out {
             Ok(r) => r.map(|o| (o, waited)).map_err(InferError::Engine),
-            Err(join) => Err(InferError::Panicked(join.to_string())),
+            Err(join) => Err(InferError::Panicked(join)),
         }
     }
 
@@ -324,14 +334,14 @@ impl Engine {
     pub fn run_blocking(&self, input: &[f32], hints: Option<&[f32]>, height: u32, width: u32) -> Result<ModelOutput, EngineError> {
         let (h, w) = (height as usize, width as usize);
         if input.len() != h * w {
-            return Err(EngineError::Run(format!("input has {} values, expected {h}x{w}", input.len())));
+            return Err(EngineError::Input(format!("input has {} values, expected {h}x{w}", input.len())));
         }
         if let Some(hints) = hints {
             if !self.contract.hints {
-                return Err(EngineError::Run(format!("model {} takes no hints", self.info.name)));
+                return Err(EngineError::Input(format!("model {} takes no hints", self.info.name)));
             }
             if hints.len() != 3 * h * w {
-                return Err(EngineError::Run(format!("hint map has {} values, expected 3x{h}x{w}", hints.len())));
+                return Err(EngineError::Input(format!("hint map has {} values, expected 3x{h}x{w}", hints.len())));
             }
         }
         let mut lease = self.lease();
@@ -341,7 +351,7 @@ impl Engine {
     /// One inference on a given session. A hint model without hints gets an all-zero hint map.
     fn run_on(&self, session: &mut Session, input: &[f32], hints: Option<&[f32]>, h: usize, w: usize) -> Result<ModelOutput, EngineError> {
         self.runs.fetch_add(1, Ordering::AcqRel);
-        let run_err = |e: ort::Error| EngineError::Run(e.to_string());
+        let run_err = EngineError::Run;
         let tensor = TensorRef::from_array_view(([1usize, 1, h, w], input)).map_err(run_err)?;
         let outputs = if self.contract.hints {
             let zeros;
@@ -357,7 +367,7 @@ impl Engine {
         } else {
             session.run(ort::inputs![tensor]).map_err(run_err)?
         };
-        let (shape, data) = outputs[0].try_extract_tensor::<f32>().map_err(|e| EngineError::Run(e.to_string()))?;
+        let (shape, data) = outputs[0].try_extract_tensor::<f32>().map_err(EngineError::Run)?;
         let dims: Vec<i64> = shape.iter().copied().collect();
         let channels = match self.contract.output {
             OutputKind::Logits313 => crate::color::NUM_BINS,
@@ -407,10 +417,10 @@ pub enum InferError {
     /// The deadline passed while waiting for a session; no inference was started.
     #[error("the deadline passed while waiting for a session")]
     Deadline,
-    #[error(transparent)]
-    Engine(EngineError),
-    #[error("inference panicked: {0}")]
-    Panicked(String),
+    #[error("inference failed")]
+    Engine(#[source] EngineError),
+    #[error("inference panicked")]
+    Panicked(#[source] tokio::task::JoinError),
 }
 
 fn round8(v: u32) -> u32 {

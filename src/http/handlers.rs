@@ -16,7 +16,7 @@ use super::AppState;
 use crate::config::OutputFormat;
 use crate::engine::{InferError, ModelInfo};
 use crate::hints;
-use crate::pipeline::{self, Limits, OutputOptions, PipelineError};
+use crate::pipeline::{self, Limits, OutputOptions};
 
 /// Query parameters of `POST /colorize`.
 #[derive(Debug, Default, utoipa::IntoParams)]
@@ -283,10 +283,7 @@ fn server_timing(t: &pipeline::Timings) -> String {
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Problem> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        tracing::error!(error = %e, "a pipeline stage panicked");
-        Problem::internal("the request failed inside the pipeline; the service is unaffected")
-    })
+    tokio::task::spawn_blocking(f).await.map_err(|e| Problem::internal_error("a pipeline stage panicked", &e))
 }
 
 /// Colorize an image.
@@ -429,8 +426,7 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
                 state.metrics.rejected.with_label_values(&["deadline"]).inc();
                 Problem::deadline(state.deadline.as_millis() as u64)
             }
-            InferError::Engine(e) => Problem::from(PipelineError::Engine(e)),
-            InferError::Panicked(m) => Problem::internal(format!("inference failed: {m}")),
+            e @ (InferError::Engine(_) | InferError::Panicked(_)) => Problem::internal_error("inference failed", &e),
         })?;
     let infer = t0.elapsed() - waited;
 

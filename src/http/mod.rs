@@ -119,9 +119,29 @@ async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
     resp
 }
 
-fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    tracing::error!("a request handler panicked");
-    Problem::internal("the request failed unexpectedly; the service is unaffected").into_response()
+fn panic_response(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = payload.downcast_ref::<&str>().copied().or_else(|| payload.downcast_ref::<String>().map(String::as_str)).unwrap_or("");
+    Problem::internal().with_cause(format!("a request handler panicked: {message}")).into_response()
+}
+
+/// Adds the request id to every problem answer, so that the client can quote it, and logs the
+/// cause of an internal error at error level with the same id (whatever RUST_LOG filters out of
+/// the request's span).
+async fn stamp_request_id(req: Request, next: Next) -> Response {
+    let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let resp = next.run(req).await;
+    let Some(problem) = resp.extensions().get::<Problem>() else { return resp };
+    if let Some(cause) = &problem.cause {
+        tracing::error!(request_id = id.as_deref().unwrap_or(""), status = problem.status, error = %cause, "internal error");
+    }
+    let Some(id) = id else { return resp };
+    let mut problem = problem.clone();
+    problem.request_id = Some(id.into());
+    let body = serde_json::to_vec(&problem).expect("problem serialises");
+    let (mut parts, _) = resp.into_parts();
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    parts.extensions.insert(problem);
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {
@@ -158,6 +178,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state.clone());
     let mut app = api
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(stamp_request_id))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
             // Method, path and id only: no query strings, bodies or other request data in logs.

@@ -6,6 +6,9 @@ use serde::Serialize;
 
 use crate::pipeline::PipelineError;
 
+/// What a client is told of an internal error; the cause is logged with the request id.
+pub const INTERNAL_DETAIL: &str = "the service failed to process this request; the cause is logged under this request's id (request_id)";
+
 /// An RFC 9457 problem.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
@@ -15,7 +18,7 @@ pub struct Problem {
     pub kind: String,
     /// Short summary of the kind of problem.
     #[schema(example = "Not a decodable image")]
-    pub title: String,
+    pub title: &'static str,
     /// HTTP status.
     #[schema(example = 400)]
     pub status: u16,
@@ -23,24 +26,36 @@ pub struct Problem {
     pub detail: String,
     /// Names a client may choose from (unknown model or parameter).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub allowed: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub allowed: Option<Box<[String]>>,
+    /// The request's id (as in `X-Request-Id`); the service's log lines about this request carry
+    /// it, so quote it when reporting a problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub request_id: Option<Box<str>>,
     #[serde(skip)]
-    pub retry_after: Option<u32>,
+    pub retry_after: Option<u16>,
     /// Close the connection after the answer (a request body that was not read to its end).
     #[serde(skip)]
     pub close: bool,
+    /// The cause of an internal error, with its sources: logged (with the request id), never
+    /// sent.
+    #[serde(skip)]
+    pub cause: Option<Box<str>>,
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, slug: &str, title: &str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, slug: &str, title: &'static str, detail: impl Into<String>) -> Self {
         Self {
             kind: format!("urn:colorizer:problem:{slug}"),
-            title: title.into(),
+            title,
             status: status.as_u16(),
             detail: detail.into(),
             allowed: None,
+            request_id: None,
             retry_after: None,
             close: false,
+            cause: None,
         }
     }
     pub fn not_an_image(detail: impl Into<String>) -> Self {
@@ -100,8 +115,19 @@ impl Problem {
             format!("the request did not finish within its deadline of {ms} ms"),
         )
     }
-    pub fn internal(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", detail)
+    /// A 500 with the generic detail; the cause is for the log only (see `internal_error`).
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", INTERNAL_DETAIL)
+    }
+    /// A 500 that says nothing of `err`: the router logs `what` and the error with its sources at
+    /// error level with the request id; internal text (ONNX Runtime, panics) stays in the log.
+    pub fn internal_error(what: &str, err: &(dyn std::error::Error + 'static)) -> Self {
+        Self::internal().with_cause(format!("{what}: {}", crate::error_chain(err)))
+    }
+    /// Sets the cause logged for this problem.
+    pub fn with_cause(mut self, cause: String) -> Self {
+        self.cause = Some(cause.into());
+        self
     }
     pub fn not_found(path: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", format!("no route {path}; see /docs"))
@@ -112,7 +138,7 @@ impl Problem {
         self
     }
     pub fn with_allowed(mut self, allowed: Vec<String>) -> Self {
-        self.allowed = Some(allowed);
+        self.allowed = Some(allowed.into());
         self
     }
 }
@@ -125,7 +151,7 @@ impl From<PipelineError> for Problem {
             PipelineError::Unsupported(_) => Problem::unsupported_media(e.to_string()),
             PipelineError::TooLarge(_) => Problem::image_too_large(e.to_string()),
             PipelineError::BadParameter(_) => Problem::invalid_parameter(e.to_string()),
-            PipelineError::Engine(_) | PipelineError::Encode(_) => Problem::internal(e.to_string()),
+            PipelineError::Engine(_) | PipelineError::Encode(_) => Problem::internal_error("the pipeline failed", &e),
         }
     }
 }
@@ -142,6 +168,28 @@ impl IntoResponse for Problem {
         if self.close {
             resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
+        // For the middleware that adds the request id and logs the cause.
+        resp.extensions_mut().insert(self);
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineError;
+
+    #[test]
+    fn internal_errors_answer_a_generic_detail() {
+        let cause = PipelineError::Engine(EngineError::Run(ort::Error::new("onnxruntime::Conv node 12: bad shape")));
+        let p = Problem::from(cause);
+        assert_eq!(p.status, 500);
+        assert_eq!(p.detail, INTERNAL_DETAIL);
+        assert!(p.cause.as_deref().unwrap().contains("onnxruntime::Conv node 12: bad shape"));
+        let body = String::from_utf8(serde_json::to_vec(&p).unwrap()).unwrap();
+        assert!(!body.contains("onnxruntime") && !body.contains("Conv"), "{body}");
+        // The chain (for the log) keeps every source.
+        let e = PipelineError::Engine(EngineError::Run(ort::Error::new("inner cause")));
+        assert_eq!(crate::error_chain(&e), "ONNX Runtime failed to run the model: inner cause");
     }
 }
