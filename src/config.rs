@@ -85,6 +85,13 @@ pub struct ServeArgs {
     /// Requests that may wait for a session beyond those running; more are refused with 503.
     #[arg(long, env = "COLORIZER_QUEUE", default_value_t = 16)]
     pub queue: u32,
+    /// Memory that requests may hold at once, in bytes or with a unit (1GiB, 512MiB, 2GB). Each
+    /// request reserves what its image will cost, estimated from its header before decoding;
+    /// 503 + Retry-After when that does not fit now, 422 when it never can. Default: half the
+    /// container's memory limit (cgroup v2 memory.max or v1 memory.limit_in_bytes), else a
+    /// quarter of RAM, at most 1 GiB.
+    #[arg(long, env = "COLORIZER_MEMORY_BUDGET", value_parser = parse_budget)]
+    pub memory_budget: Option<u64>,
     /// Deadline of one request in milliseconds (504 past it).
     #[arg(long, env = "COLORIZER_DEADLINE_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub deadline_ms: u64,
@@ -196,4 +203,12 @@ pub struct HealthcheckArgs {
     /// Timeout in milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub timeout_ms: u64,
+}
+
+fn parse_budget(text: &str) -> Result<u64, String> {
+    let bytes = crate::admission::parse_bytes(text)?;
+    if bytes < 1 << 20 {
+        return Err(format!("{text:?}: the memory budget must be at least 1MiB"));
+    }
+    Ok(bytes)
 }

@@ -2,6 +2,7 @@
 //! (ECCV 2016), optionally guided by user colour hints. Layers: `color` (pure Lab and bin maths) ->
 //! `engine` (ONNX sessions) -> `pipeline` (bytes in, bytes out) -> `http` and `cli`.
 
+pub mod admission;
 pub mod cli;
 pub mod color;
 pub mod config;

@@ -132,8 +132,28 @@ fn decode_error(e: ImageError) -> PipelineError {
     }
 }
 
-/// Decodes `bytes` (format sniffed from the content), applies EXIF orientation and the limits.
-pub fn decode(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, PipelineError> {
+/// What an image's header says, read without decoding its pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub format: image::ImageFormat,
+    /// Width and height as stored (before EXIF orientation).
+    pub width: u32,
+    pub height: u32,
+    /// The decoder's pixel type.
+    pub color: image::ColorType,
+    /// EXIF orientation turns the image a quarter (orientation 5 to 8): a second pixel buffer.
+    pub quarter_turn: bool,
+}
+
+impl Header {
+    pub fn pixels(&self) -> u64 {
+        self.width as u64 * self.height as u64
+    }
+}
+
+/// A decoder for `bytes` (format sniffed from the content) once the header has passed the
+/// limits; truncated JPEGs are refused here, before any pixel is decoded.
+fn open<'a>(bytes: &'a [u8], limits: &Limits) -> Result<impl ImageDecoder + 'a, PipelineError> {
     if bytes.is_empty() {
         return Err(PipelineError::NotAnImage("the body is empty".into()));
     }
@@ -150,7 +170,7 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, PipelineErr
         // The JPEG decoder fills a scan that is cut short with gray and reports success.
         return Err(PipelineError::Truncated("the JPEG data ends before its end-of-image marker (a partial upload or a cut file?)".into()));
     }
-    let mut decoder = reader.into_decoder().map_err(decode_error)?;
+    let decoder = reader.into_decoder().map_err(decode_error)?;
     let (w, h) = decoder.dimensions();
     let pixels = w as u64 * h as u64;
     if pixels > limits.max_pixels {
@@ -159,10 +179,71 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, PipelineErr
     if w == 0 || h == 0 {
         return Err(PipelineError::NotAnImage(format!("the image is {w}x{h}")));
     }
+    Ok(decoder)
+}
+
+/// Reads an image's header (format, size, pixel type, orientation) and checks it against the
+/// limits, without decoding pixels: what admission needs to know what the image will cost.
+pub fn probe(bytes: &[u8], limits: &Limits) -> Result<Header, PipelineError> {
+    let format = image::guess_format(bytes).map_err(|e| PipelineError::NotAnImage(e.to_string()))?;
+    let mut decoder = open(bytes, limits)?;
+    let (width, height) = decoder.dimensions();
+    use image::metadata::Orientation::*;
+    let quarter_turn = matches!(decoder.orientation(), Ok(Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH));
+    Ok(Header { format, width, height, color: decoder.color_type(), quarter_turn })
+}
+
+/// Decodes `bytes` (format sniffed from the content), applies EXIF orientation and the limits.
+pub fn decode(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, PipelineError> {
+    let mut decoder = open(bytes, limits)?;
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
     img.apply_orientation(orientation);
     Ok(img)
+}
+
+/// Bytes the pipeline holds at once per pixel of an image, at the peak of its two heavy stages
+/// (the larger wins; every buffer is the image's full size):
+///
+/// - decoding: the decoded pixels (twice when EXIF orientation turns them a quarter), their
+///   conversion to 8-bit gray+alpha or RGBA when the decoder gives another type, then the L plane
+///   (f32) and the alpha channel;
+/// - finishing: the L plane and alpha, the output pixels (RGB, or RGBA with alpha in PNG/WebP),
+///   and the encoder's output and buffers (PNG: up to the raw size; JPEG: under a byte; lossless
+///   WebP: measured 4 to 5 bytes per pixel).
+///
+/// Checked against measured peaks (RSS) in `docs/reliability/MEMORY.md`.
+pub fn bytes_per_pixel(header: &Header, format: OutputFormat) -> u64 {
+    use image::ColorType::*;
+    let decoded = header.color.bytes_per_pixel() as u64 * if header.quarter_turn { 2 } else { 1 };
+    let alpha = header.color.has_alpha();
+    let converted = match header.color {
+        L8 | La8 | Rgba8 => 0,
+        L16 | La16 => 2,
+        _ => 4,
+    };
+    let l_alpha = 4 + alpha as u64;
+    let decode = (decoded + converted).max(converted + l_alpha);
+    let out = if alpha && format != OutputFormat::Jpeg { 4 } else { 3 };
+    let encoder = match format {
+        OutputFormat::Png => out,
+        OutputFormat::Jpeg => 1,
+        OutputFormat::Webp => 5,
+    };
+    decode.max(l_alpha + out + encoder)
+}
+
+/// Bytes per pixel of the model's input held per request: the input, the `[313, h/4, w/4]`
+/// logits twice (ONNX Runtime's output and its copy) and the decoded ab, rounded up.
+pub const MODEL_BYTES_PER_PIXEL: u64 = 200;
+/// Small buffers of a request that do not grow with the image.
+pub const REQUEST_OVERHEAD_BYTES: u64 = 1 << 20;
+
+/// What one request costs in memory at its peak: its body, the pipeline's buffers for an image
+/// of this header encoded as `format` (`bytes_per_pixel`), and the model's buffers for an input
+/// of `model_pixels`. Admission reserves it before decoding.
+pub fn memory_cost(header: &Header, format: OutputFormat, body_bytes: usize, model_pixels: u64) -> u64 {
+    body_bytes as u64 + header.pixels() * bytes_per_pixel(header, format) + model_pixels * MODEL_BYTES_PER_PIXEL + REQUEST_OVERHEAD_BYTES
 }
 
 /// Whether a JPEG has an end-of-image marker after its last scan. Markers are followed segment by

@@ -41,6 +41,13 @@ pub async fn build(args: &ServeArgs, started: Instant) -> anyhow::Result<Service
             tracing::warn!(model = %i.name, "this model is marked untrained (colorizer.trained=false): its colours are not meaningful");
         }
     }
+    let budget = crate::admission::choose_budget(args.memory_budget);
+    tracing::info!(
+        memory_budget = budget.bytes,
+        source = %budget.source,
+        "memory budget {}",
+        crate::admission::human_bytes(budget.bytes)
+    );
     let state = Arc::new(AppState {
         models,
         limits: Limits {
@@ -48,6 +55,8 @@ pub async fn build(args: &ServeArgs, started: Instant) -> anyhow::Result<Service
             max_side: args.limits.max_side,
             max_decode_bytes: args.limits.max_decode_bytes,
         },
+        budget: crate::admission::MemoryBudget::new(budget.bytes),
+        budget_source: budget.source,
         max_body_bytes: args.limits.max_body_bytes,
         queue: args.queue as usize,
         deadline: Duration::from_millis(args.deadline_ms),

@@ -10,8 +10,10 @@ use image::GenericImageView;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_clients_against_a_pool_of_two() {
-    let app = spawn(&["--pool-size", "2", "--queue", "4", "--deadline-ms", "4000"]).await;
-    let body = gray_png(640, 480);
+    // The deadline leaves room for the six admitted requests on a busy 2-core machine with a
+    // debug build (about 0.25 s of CPU each); what is tested is that every request is answered.
+    let app = spawn(&["--pool-size", "2", "--queue", "4", "--deadline-ms", "10000"]).await;
+    let body = gray_png(320, 240);
     let started = Instant::now();
     let tasks: Vec<_> = (0..64)
         .map(|_| {
@@ -37,7 +39,7 @@ async fn sixty_four_clients_against_a_pool_of_two() {
         let (status, retry, ctype, bytes) = t.await.unwrap();
         match status {
             200 => {
-                assert_eq!(image::load_from_memory(&bytes).unwrap().dimensions(), (640, 480));
+                assert_eq!(image::load_from_memory(&bytes).unwrap().dimensions(), (320, 240));
                 ok += 1;
             }
             503 => {

@@ -1,6 +1,7 @@
 //! The ONNX side: one pool of `ort` sessions per model behind a tokio `Semaphore` (a session
 //! serves one request at a time, `Session::run` takes `&mut self`), the model contract detected
-//! from the input and output shapes, admission control and warm-up.
+//! from the input and output shapes, and warm-up. How many requests a model takes on (pool +
+//! queue) is `crate::admission::Slots`, held here per model.
 
 mod contract;
 mod runtime;
@@ -17,6 +18,7 @@ use tokio::sync::Semaphore;
 pub use contract::{Contract, InputSize, OutputKind};
 pub use runtime::{init_runtime, RuntimeError};
 
+use crate::admission::{Slot, Slots};
 use crate::color::{AbPlanes, DEFAULT_TEMPERATURE};
 
 /// Default short side of the inference image for dynamic models without metadata.
@@ -127,8 +129,7 @@ pub struct Engine {
     sessions: Mutex<Vec<Session>>,
     available: Condvar,
     permits: Arc<Semaphore>,
-    admitted: AtomicUsize,
-    capacity: usize,
+    slots: Arc<Slots>,
     waiting: AtomicUsize,
     runs: AtomicU64,
 }
@@ -136,17 +137,6 @@ pub struct Engine {
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine").field("info", &self.info).finish()
-    }
-}
-
-/// A place in a model's admission budget (running or queued); freed on drop.
-pub struct Admission {
-    engine: Arc<Engine>,
-}
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        self.engine.admitted.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -231,8 +221,7 @@ impl Engine {
             sessions: Mutex::new(sessions),
             available: Condvar::new(),
             permits: Arc::new(Semaphore::new(pool)),
-            admitted: AtomicUsize::new(0),
-            capacity: pool + opts.queue,
+            slots: Slots::new(pool + opts.queue),
             waiting: AtomicUsize::new(0),
             runs: AtomicU64::new(0),
         })
@@ -272,18 +261,15 @@ impl Engine {
         self.runs.load(Ordering::Acquire)
     }
 
-    /// Takes a place in the admission budget (pool + queue), or says the model is overloaded.
-    pub fn admit(self: &Arc<Self>) -> Result<Admission, Overloaded> {
-        let mut cur = self.admitted.load(Ordering::Acquire);
-        loop {
-            if cur >= self.capacity {
-                return Err(Overloaded);
-            }
-            match self.admitted.compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return Ok(Admission { engine: self.clone() }),
-                Err(now) => cur = now,
-            }
-        }
+    /// Takes a place among the requests this model takes on (pool + queue), or says the model
+    /// is overloaded.
+    pub fn admit(&self) -> Result<Slot, Overloaded> {
+        self.slots.try_take().ok_or(Overloaded)
+    }
+
+    /// Whether every place (pool + queue) is taken now.
+    pub fn is_full(&self) -> bool {
+        self.slots.is_full()
     }
 
     /// Runs the model off the async runtime once a session is free. Waits at most until

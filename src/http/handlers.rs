@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::problem::Problem;
 use super::AppState;
+use crate::admission::{human_bytes, Refusal, Reservation};
 use crate::config::OutputFormat;
 use crate::engine::{InferError, ModelInfo};
 use crate::hints;
@@ -343,10 +344,9 @@ pub async fn colorize(State(state): State<Arc<AppState>>, RawQuery(query): RawQu
 }
 
 /// What a request asks for, checked before its body is read.
-struct Admitted {
+struct Checked {
     body_kind: BodyKind,
     engine: Arc<crate::engine::Engine>,
-    admission: crate::engine::Admission,
     format: OutputFormat,
     temperature: f32,
     quality: u8,
@@ -362,9 +362,11 @@ enum Fault {
     Slow,
 }
 
-/// Authentication, readiness, parameters, media type, model and admission: everything decided
-/// from the request line and headers.
-fn admit(state: &AppState, query: Option<&str>, headers: &HeaderMap) -> Result<Admitted, Problem> {
+/// Authentication, readiness, parameters, media type and model: everything decided from the
+/// request line and headers. A model whose places (pool + queue) are all taken refuses here, so
+/// that its clients need not send a body first; the place itself is taken once the body is read,
+/// so that slow uploads do not hold places.
+fn check(state: &AppState, query: Option<&str>, headers: &HeaderMap) -> Result<Checked, Problem> {
     check_auth(state, headers)?;
     if !state.is_ready() {
         return Err(Problem::not_ready("the service is starting or shutting down"));
@@ -383,37 +385,95 @@ fn admit(state: &AppState, query: Option<&str>, headers: &HeaderMap) -> Result<A
         Some(b"slow") => Some(Fault::Slow),
         _ => None,
     };
-    let admission = engine.admit().map_err(|_| {
-        state.metrics.rejected.with_label_values(&["overloaded"]).inc();
-        Problem::overloaded()
-    })?;
-    Ok(Admitted { body_kind, engine, admission, format, temperature, quality: q.quality, fault })
+    if engine.is_full() {
+        return Err(overloaded(state));
+    }
+    Ok(Checked { body_kind, engine, format, temperature, quality: q.quality, fault })
+}
+
+fn overloaded(state: &AppState) -> Problem {
+    state.metrics.rejected.with_label_values(&["overloaded"]).inc();
+    Problem::overloaded()
+}
+
+/// The answer to a memory reservation that was refused: 503 when other requests hold the budget
+/// now; when the request alone is over the whole budget, `never` says why (413 / 422).
+fn memory_refused(state: &AppState, refusal: Refusal, never: impl FnOnce(u64, u64) -> Problem) -> Problem {
+    match refusal {
+        Refusal::Busy { .. } => {
+            state.metrics.rejected.with_label_values(&["memory"]).inc();
+            Problem::memory_busy()
+        }
+        Refusal::NeverFits { needed, total } => never(needed, total),
+    }
 }
 
 async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Request, deadline: Instant) -> Result<Response, Problem> {
     let (parts, body) = req.into_parts();
-    let Admitted { body_kind, engine, admission: _admission, format, temperature, quality, fault } =
-        match admit(&state, query.as_deref(), &parts.headers) {
-            Ok(a) => a,
-            Err(problem) => return Err(refuse_unread(problem, body, &parts.headers).await),
-        };
-    let Upload { image, hints } = read_body(Request::from_parts(parts, body), body_kind, state.max_body_bytes).await?;
+    let Checked { body_kind, engine, format, temperature, quality, fault } = match check(&state, query.as_deref(), &parts.headers) {
+        Ok(c) => c,
+        Err(problem) => return Err(refuse_unread(problem, body, &parts.headers).await),
+    };
+    // Memory for the body while it is read: its declared length, else the most it may be.
+    let limit = state.max_body_bytes;
+    let body_bytes = content_length(&parts.headers).unwrap_or(limit).min(limit);
+    let mut reservation = match state.budget.reserve(body_bytes as u64) {
+        Ok(r) => r,
+        Err(refusal) => {
+            let problem = memory_refused(&state, refusal, |needed, total| {
+                Problem::too_large_for_memory(format!(
+                    "the body ({}) is larger than the service's whole memory budget ({})",
+                    human_bytes(needed),
+                    human_bytes(total)
+                ))
+            });
+            return Err(refuse_unread(problem, body, &parts.headers).await);
+        }
+    };
+    let Upload { image, hints } = read_body(Request::from_parts(parts, body), body_kind, limit).await?;
+    let upload_bytes = image.len() + hints.as_ref().map_or(0, |h| h.len());
+    reservation.resize(upload_bytes as u64).expect("shrinking always succeeds");
     let hints = match hints {
         Some(json) => hints::parse(&json).map_err(Problem::invalid_parameter)?,
         None => Vec::new(),
     };
     pipeline::check_hints_accepted(&engine, &hints).map_err(|e| Problem::from(e).with_allowed(state.models.hint_model_names()))?;
     let hint_count = hints.len();
+    let slot = engine.admit().map_err(|_| overloaded(&state))?;
 
+    // What the image will cost, from its header, reserved before any pixel is decoded.
     let limits: Limits = state.limits;
+    let header = {
+        let image = image.clone();
+        blocking(move || pipeline::probe(&image, &limits)).await??
+    };
+    let (mh, mw) = engine.input_size_for(header.width, header.height);
+    let cost = pipeline::memory_cost(&header, format, upload_bytes, mh as u64 * mw as u64);
+    reservation.resize(cost).map_err(|refusal| {
+        memory_refused(&state, refusal, |needed, total| {
+            Problem::image_too_large(format!(
+                "colorizing this {}x{} image as {} needs about {}, more than the service's whole memory budget ({}); send a smaller image{}",
+                header.width,
+                header.height,
+                format.extension(),
+                human_bytes(needed),
+                human_bytes(total),
+                if format == OutputFormat::Jpeg { "" } else { " or ask for format=jpeg, which needs less" }
+            ))
+        })
+    })?;
+
+    // The blocking stages own the reservation and the place while they run: a request whose
+    // client has gone keeps them until its stage ends, as the memory and the CPU are in use.
     let eng = engine.clone();
-    let prepared = blocking(move || {
+    let (prepared, reservation, slot) = blocking(move || {
         if fault == Some(Fault::Panic) {
             panic!("fault injection: panic inside the pipeline");
         }
-        pipeline::prepare(&image, &limits, &eng, &hints)
+        (pipeline::prepare(&image, &limits, &eng, &hints), reservation, slot)
     })
-    .await??;
+    .await?;
+    let prepared = prepared?;
     state.metrics.input_megapixels.observe(prepared.megapixels());
 
     let hold = (fault == Some(Fault::Slow)).then_some(Duration::from_secs(2));
@@ -431,13 +491,16 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
     let infer = t0.elapsed() - waited;
 
     let opts = OutputOptions { temperature, format, quality };
-    let mut done = blocking(move || pipeline::finish(prepared, output, &opts)).await??;
+    let (done, mut reservation, _slot) = blocking(move || (pipeline::finish(prepared, output, &opts), reservation, slot)).await?;
+    let mut done = done?;
     done.timings.queue = waited;
     done.timings.infer = infer;
     state.metrics.observe_stages(engine.name(), &done.timings);
     state.metrics.images.with_label_values(&[engine.name(), format.extension()]).inc();
 
-    let mut resp = (StatusCode::OK, Body::from(done.bytes)).into_response();
+    // Only the encoded answer stays reserved, until it has been sent.
+    reservation.resize(done.bytes.len() as u64).expect("shrinking always succeeds");
+    let mut resp = (StatusCode::OK, reserved_body(done.bytes, reservation)).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.mime()));
     h.insert(header::VARY, HeaderValue::from_static("accept"));
@@ -451,6 +514,18 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
     h.insert("x-colorizer-temperature", HeaderValue::from_str(&format!("{temperature}")).expect("ascii"));
     h.insert("x-colorizer-hints", HeaderValue::from(hint_count));
     Ok(resp)
+}
+
+/// A response body that keeps `reservation` until the body is dropped (sent, or its client
+/// gone), with its exact length.
+fn reserved_body(bytes: Vec<u8>, reservation: Reservation) -> Body {
+    use http_body_util::BodyExt;
+    let full = http_body_util::Full::new(bytes::Bytes::from(bytes));
+    // The closure owns the reservation and lives as long as the body.
+    Body::new(full.map_err(move |never: std::convert::Infallible| {
+        let _keep = &reservation;
+        never
+    }))
 }
 
 /// An image file's bytes.
@@ -514,6 +589,11 @@ pub struct Info {
     pub max_body_bytes: usize,
     /// Requests that may wait for a session beyond those running (per model).
     pub queue: usize,
+    /// Memory that requests may hold at once, in bytes (each reserves its estimated cost before
+    /// decoding).
+    pub memory_budget_bytes: u64,
+    /// How the memory budget was chosen.
+    pub memory_budget_source: String,
     /// Request deadline in milliseconds.
     pub deadline_ms: u64,
     /// Time to read request headers, in milliseconds.
@@ -541,6 +621,8 @@ pub async fn info(State(state): State<Arc<AppState>>) -> Json<Info> {
         limits: state.limits,
         max_body_bytes: state.max_body_bytes,
         queue: state.queue,
+        memory_budget_bytes: state.budget.total(),
+        memory_budget_source: state.budget_source.clone(),
         deadline_ms: state.deadline.as_millis() as u64,
         header_timeout_ms: state.header_timeout.as_millis() as u64,
         drain_timeout_s: state.drain_timeout.as_secs(),
@@ -557,6 +639,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     for e in state.models.iter() {
         state.metrics.queue_depth.with_label_values(&[e.name()]).set(e.queue_depth() as f64);
     }
+    state.metrics.memory_reserved.set(state.budget.reserved() as i64);
     let mut resp = state.metrics.render().into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     resp

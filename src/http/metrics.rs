@@ -18,6 +18,8 @@ pub struct Metrics {
     pub rejected: IntCounterVec,
     pub model_info: GaugeVec,
     pub ready: Gauge,
+    pub memory_budget: IntGauge,
+    pub memory_reserved: IntGauge,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -63,7 +65,10 @@ impl Metrics {
         let queue_depth = GaugeVec::new(Opts::new("colorizer_queue_depth", "Requests waiting for a session"), &["model"]).unwrap();
         let pool_size = GaugeVec::new(Opts::new("colorizer_pool_size", "ONNX Runtime sessions per model"), &["model"]).unwrap();
         let rejected = IntCounterVec::new(
-            Opts::new("colorizer_rejected_total", "Requests refused before inference, by reason (overloaded, deadline, unauthorized)"),
+            Opts::new(
+                "colorizer_rejected_total",
+                "Requests refused before inference, by reason (overloaded, memory, deadline, unauthorized)",
+            ),
             &["reason"],
         )
         .unwrap();
@@ -73,6 +78,13 @@ impl Metrics {
         )
         .unwrap();
         let ready = Gauge::new("colorizer_ready", "1 when the models are loaded and warmed up and the service is not draining").unwrap();
+        let memory_budget =
+            IntGauge::new("colorizer_memory_budget_bytes", "Memory that requests may hold at once (--memory-budget)").unwrap();
+        let memory_reserved = IntGauge::new(
+            "colorizer_memory_reserved_bytes",
+            "Memory reserved now by requests (estimated from their image headers; bodies while read)",
+        )
+        .unwrap();
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(images.clone()),
@@ -86,10 +98,12 @@ impl Metrics {
             Box::new(rejected.clone()),
             Box::new(model_info.clone()),
             Box::new(ready.clone()),
+            Box::new(memory_budget.clone()),
+            Box::new(memory_reserved.clone()),
         ] {
             registry.register(c).unwrap();
         }
-        for reason in ["overloaded", "deadline", "unauthorized"] {
+        for reason in ["overloaded", "memory", "deadline", "unauthorized"] {
             rejected.with_label_values(&[reason]);
         }
         Self {
@@ -106,6 +120,8 @@ impl Metrics {
             rejected,
             model_info,
             ready,
+            memory_budget,
+            memory_reserved,
         }
     }
 

@@ -25,6 +25,7 @@ use tower_http::trace::TraceLayer;
 
 pub use server::{serve, shutdown_signal, ServerHandle};
 
+use crate::admission::MemoryBudget;
 use crate::models::Models;
 use crate::pipeline::Limits;
 use metrics::Metrics;
@@ -34,6 +35,9 @@ use problem::Problem;
 pub struct AppState {
     pub models: Models,
     pub limits: Limits,
+    /// Memory that requests may hold at once, and how it was chosen.
+    pub budget: Arc<MemoryBudget>,
+    pub budget_source: String,
     pub max_body_bytes: usize,
     pub queue: usize,
     pub deadline: Duration,
@@ -65,8 +69,9 @@ impl AppState {
         self.metrics.ready.set(0.0);
     }
 
-    /// Publishes the model gauges.
+    /// Publishes the model gauges and the memory budget.
     pub fn publish_models(&self) {
+        self.metrics.memory_budget.set(self.budget.total() as i64);
         for e in self.models.iter() {
             let i = e.info();
             let output = serde_json::to_value(i.output).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();

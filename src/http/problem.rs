@@ -102,6 +102,19 @@ impl Problem {
         p.retry_after = Some(1);
         p
     }
+    pub fn memory_busy() -> Self {
+        let mut p = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "Overloaded",
+            "the memory the service may use for requests is taken by other requests now; retry later",
+        );
+        p.retry_after = Some(1);
+        p
+    }
+    pub fn too_large_for_memory(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "Request body too large", detail)
+    }
     pub fn not_ready(detail: impl Into<String>) -> Self {
         let mut p = Self::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready", detail);
         p.retry_after = Some(1);
