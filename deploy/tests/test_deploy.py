@@ -694,6 +694,58 @@ def test_k8s_deployment():
         assert ann.get("prometheus.io/path", "/metrics") == "/metrics"
 
 
+# --------------------------------------------------------------------------------------
+# Memory budget against the memory limits
+# --------------------------------------------------------------------------------------
+
+SIZE_UNITS = {
+    "": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
+    "ki": 1024, "kib": 1024, "mi": 1024**2, "mib": 1024**2, "gi": 1024**3, "gib": 1024**3,
+}
+
+
+def parse_size(text: str, docker: bool = False) -> int:
+    """Sizes as the service (COLORIZER_MEMORY_BUDGET) and Kubernetes write them: 2GiB, 4Gi, 512MiB.
+    Docker reads one-letter units (compose's `4g`) as binary: pass docker=True for those."""
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", str(text))
+    assert m, f"not a size: {text!r}"
+    unit = m.group(2).lower()
+    if docker and unit in ("k", "m", "g"):
+        unit += "i"
+    return int(float(m.group(1)) * SIZE_UNITS[unit])
+
+
+def compose_default(value: str) -> str:
+    """The default of a compose `${VAR:-default}` value."""
+    m = re.fullmatch(r"\$\{[A-Z0-9_]+:-([^}]*)\}", value)
+    return m.group(1) if m else value
+
+
+def assert_budget_fits(where: str, budget: int, limit: int):
+    # Half the limit, as the service's own default: the rest is the process (models, sessions,
+    # allocator slack; about 300 MiB at pool 2) and what the estimate does not see.
+    assert limit // 4 <= budget <= limit // 2, (
+        f"{where}: COLORIZER_MEMORY_BUDGET {budget} should be about half the memory limit {limit} (between a quarter and a half)"
+    )
+
+
+def test_memory_budget_matches_the_memory_limits():
+    env = {e["Name"]: e["Value"] for e in ecs_container()["Environment"]}
+    ref = env["COLORIZER_MEMORY_BUDGET"]
+    budget = parse_size(cfn()["Parameters"][ref["Ref"]]["Default"])
+    (td,) = cfn_resources("AWS::ECS::TaskDefinition")
+    assert_budget_fits("ECS", budget, cfn_param_default(td["Properties"]["Memory"]) * 1024**2)
+
+    c = k8s_container()
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert_budget_fits("k8s", parse_size(env["COLORIZER_MEMORY_BUDGET"]), parse_size(c["resources"]["limits"]["memory"]))
+
+    svc = compose()["services"]["colorizer"]
+    budget = parse_size(compose_default(svc["environment"]["COLORIZER_MEMORY_BUDGET"]))
+    limit = parse_size(svc["deploy"]["resources"]["limits"]["memory"], docker=True)
+    assert_budget_fits("docker-compose.yml", budget, limit)
+
+
 def test_k8s_selectors_line_up():
     dep = k8s_one("Deployment")
     pod_labels = dep["spec"]["template"]["metadata"]["labels"]
