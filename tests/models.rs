@@ -1,6 +1,7 @@
-//! The models embedded in the binary: the trained default (`broad`, a pretrained-encoder model)
-//! serves with no files beside it, and the earlier general and landscape models and the L2
-//! baseline can be picked per request for comparison.
+//! The models embedded in the binary: the trained default (`guided`, a pretrained-encoder model
+//! that also takes colour hints) serves with no files beside it; the automatic `broad` model it
+//! extends, the earlier general and landscape models and the L2 baseline can be picked per
+//! request for comparison.
 
 mod common;
 
@@ -12,8 +13,8 @@ use image::GenericImageView;
 #[test]
 fn the_binary_embeds_the_trained_models() {
     let names: Vec<&str> = colorizer::models::EMBEDDED.iter().map(|(n, _)| *n).collect();
-    assert_eq!(names, ["broad", "general", "l2", "landscape"]);
-    assert_eq!(colorizer::models::EMBEDDED_DEFAULT, Some("broad"));
+    assert_eq!(names, ["broad", "general", "guided", "l2", "landscape"]);
+    assert_eq!(colorizer::models::EMBEDDED_DEFAULT, Some("guided"));
 }
 
 #[tokio::test]
@@ -25,17 +26,19 @@ async fn embedded_models_serve_and_are_listed() {
     tokio::spawn(colorizer::http::serve(svc.listener, svc.app, svc.state, std::future::pending()));
     let client = reqwest::Client::new();
     let info: serde_json::Value = client.get(format!("http://{addr}/info")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(info["default_model"], "broad");
+    assert_eq!(info["default_model"], "guided");
     let models = info["models"].as_array().unwrap();
-    assert_eq!(models.len(), 4);
+    assert_eq!(models.len(), 5);
     for m in models {
         assert_eq!(m["trained"], true, "{m}");
         assert_eq!(m["origin"], "embedded");
     }
     let (w, h) = (200, 150);
     let gray = gray_scene(w, h);
-    for (model, output) in [("broad", "logits313"), ("general", "logits313"), ("landscape", "logits313"), ("l2", "ab")] {
-        assert!(models.iter().any(|m| m["name"] == model && m["output"] == output));
+    for (model, output) in
+        [("guided", "logits313"), ("broad", "logits313"), ("general", "logits313"), ("landscape", "logits313"), ("l2", "ab")]
+    {
+        assert!(models.iter().any(|m| m["name"] == model && m["output"] == output && m["hints"] == (model == "guided")));
         let resp = client
             .post(format!("http://{addr}/colorize?model={model}"))
             .header("content-type", "image/png")
@@ -65,7 +68,7 @@ fn the_cli_uses_the_embedded_default_with_no_model_flag() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("model broad"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("model guided"));
     assert_eq!(image::open(dir.join("out/in.png")).unwrap().dimensions(), (64, 48));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_colorizer"))
         .args([
@@ -84,5 +87,48 @@ fn the_cli_uses_the_embedded_default_with_no_model_flag() {
         .args(["colorize", dir.join("in.png").to_str().unwrap(), "-o", dir.join("out3").to_str().unwrap(), "--model", "sepia"])
         .output()
         .unwrap();
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("broad, general, l2, landscape"));
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("broad, general, guided, l2, landscape"));
+}
+
+#[tokio::test]
+async fn the_trained_hint_model_puts_a_hinted_colour_where_it_was_asked() {
+    // A gray scene; one blue hint on the dark ground. The real model spreads it around the point:
+    // the ground near it turns blue, the sky far from it keeps the automatic colour.
+    let args = Cli::parse_from(["colorizer", "--host", "127.0.0.1", "--port", "0", "--pool-size", "1"]).serve;
+    let svc = colorizer::startup::build(&args, std::time::Instant::now()).await.unwrap();
+    colorizer::startup::spawn_warm_up(svc.state.clone()).await.unwrap();
+    let addr = svc.addr;
+    tokio::spawn(colorizer::http::serve(svc.listener, svc.app, svc.state, std::future::pending()));
+    let client = reqwest::Client::new();
+    let (w, h) = (256, 192);
+    let gray = gray_scene(w, h);
+    let send = |hints: Option<&'static str>| {
+        let mut form =
+            reqwest::multipart::Form::new().part("image", reqwest::multipart::Part::bytes(gray_png(w, h)).file_name("scene.png"));
+        if let Some(hints) = hints {
+            form = form.part("hints", reqwest::multipart::Part::text(hints));
+        }
+        client.post(format!("http://{addr}/colorize")).multipart(form).send()
+    };
+    let auto = send(None).await.unwrap();
+    assert_eq!((auto.status().as_u16(), auto.headers()["x-colorizer-model"].to_str().unwrap()), (200, "guided"));
+    let auto = decode(&auto.bytes().await.unwrap()).to_rgb8();
+    let hinted = send(Some(r##"[{"x": 64, "y": 160, "color": "#1e50dc"}]"##)).await.unwrap();
+    assert_eq!(hinted.status(), 200);
+    assert_eq!(hinted.headers()["x-colorizer-hints"], "1");
+    let hinted = decode(&hinted.bytes().await.unwrap()).to_rgb8();
+    assert!(max_l_diff(&gray, &hinted) <= 1.0, "hints never change the lightness");
+    let mean_b = |img: &image::RgbImage, x0: u32, y0: u32, r: u32| {
+        let mut s = 0.0;
+        for y in y0 - r..=y0 + r {
+            for x in x0 - r..=x0 + r {
+                s += colorizer::color::srgb8_to_lab(img.get_pixel(x, y).0)[2];
+            }
+        }
+        s / ((2 * r + 1) * (2 * r + 1)) as f32
+    };
+    let (near_auto, near_hint) = (mean_b(&auto, 64, 160, 6), mean_b(&hinted, 64, 160, 6));
+    assert!(near_hint < near_auto - 8.0, "the ground near the hint is not bluer: b {near_auto:.1} -> {near_hint:.1}");
+    let (far_auto, far_hint) = (mean_b(&auto, 220, 20, 6), mean_b(&hinted, 220, 20, 6));
+    assert!((far_hint - far_auto).abs() < (near_hint - near_auto).abs() / 2.0, "far from the hint: b {far_auto:.1} -> {far_hint:.1}");
 }
