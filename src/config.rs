@@ -95,9 +95,17 @@ pub struct ServeArgs {
     /// Deadline of one request in milliseconds (504 past it).
     #[arg(long, env = "COLORIZER_DEADLINE_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub deadline_ms: u64,
-    /// Time to read a request's headers, in milliseconds.
+    /// Time to read a request's headers, in milliseconds (also how long an idle keep-alive
+    /// connection stays open).
     #[arg(long, env = "COLORIZER_HEADER_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub header_timeout_ms: u64,
+    /// Time to read a request's body once its headers are in, in milliseconds: 408 past it, and
+    /// the connection is closed.
+    #[arg(long, env = "COLORIZER_BODY_TIMEOUT_MS", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_ms: u64,
+    /// Most connections open at once; more wait in the listen backlog until one closes.
+    #[arg(long, env = "COLORIZER_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
     /// On SIGTERM / Ctrl-C, how long in-flight requests may take to finish, in seconds.
     #[arg(long, env = "COLORIZER_DRAIN_TIMEOUT_S", default_value_t = 30)]
     pub drain_timeout_s: u64,

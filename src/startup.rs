@@ -61,6 +61,8 @@ pub async fn build(args: &ServeArgs, started: Instant) -> anyhow::Result<Service
         queue: args.queue as usize,
         deadline: Duration::from_millis(args.deadline_ms),
         header_timeout: Duration::from_millis(args.header_timeout_ms),
+        body_timeout: Duration::from_millis(args.body_timeout_ms),
+        max_connections: args.max_connections as usize,
         drain_timeout: Duration::from_secs(args.drain_timeout_s),
         api_keys: args.api_keys.iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect(),
         cors_origins: args.cors_origins.iter().map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect(),

@@ -144,3 +144,76 @@ fn write_fuzz_seeds() {
         }
     }
 }
+
+/// Opens a connection that sends a request's headers (declaring a 100 kB PNG body), then its
+/// body one byte every 200 ms; returns what the server answers (empty if it only closes).
+async fn trickle(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = "POST /colorize HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n";
+    if s.write_all(head.as_bytes()).await.is_err() {
+        return String::new();
+    }
+    let (mut r, mut w) = s.into_split();
+    let writer = tokio::spawn(async move {
+        for _ in 0..100_000 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if w.write_all(b"x").await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(60), r.read_to_end(&mut answer)).await;
+    writer.abort();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Two hundred connections trickling their bodies hold neither the model's places nor its
+/// sessions: a normal request is served meanwhile; each trickler gets 408 at the body timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickling_bodies_do_not_stop_normal_requests() {
+    let app = spawn(&["--body-timeout-ms", "4000", "--pool-size", "2", "--queue", "4"]).await;
+    let started = std::time::Instant::now();
+    let tricklers: Vec<_> = (0..200).map(|_| tokio::spawn(trickle(app.addr))).collect();
+    while metric(&app, "colorizer_open_connections").await.unwrap_or(0.0) < 200.0 {
+        assert!(started.elapsed() < Duration::from_secs(3), "the tricklers did not all connect");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let resp = app.client.post(app.url("/colorize")).header("content-type", "image/png").body(gray_png(64, 64)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let served = started.elapsed();
+    let mut answered = 0;
+    for t in tricklers {
+        let answer = t.await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 408"), "a trickler got: {answer:.200}");
+        assert!(answer.contains("body-timeout") && answer.to_ascii_lowercase().contains("connection: close"), "{answer:.400}");
+        answered += 1;
+    }
+    let timed_out = started.elapsed();
+    assert_eq!(answered, 200);
+    assert!(served < timed_out / 2, "the normal request ({served:?}) must not wait for the tricklers' timeout ({timed_out:?})");
+    assert_eq!(app.state.budget.reserved(), 0);
+}
+
+/// Past `--max-connections`, new connections wait until one closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_wait_for_a_free_one() {
+    let app = spawn(&["--body-timeout-ms", "2000", "--max-connections", "8"]).await;
+    let started = std::time::Instant::now();
+    let tricklers: Vec<_> = (0..8).map(|_| tokio::spawn(trickle(app.addr))).collect();
+    while app.state.metrics.open_connections.get() < 8 {
+        assert!(started.elapsed() < Duration::from_secs(3), "the tricklers did not all connect");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A ninth connection is not served while the eight are open...
+    let resp = app.client.post(app.url("/colorize")).header("content-type", "image/png").body(gray_png(32, 32)).send().await.unwrap();
+    let served = started.elapsed();
+    assert_eq!(resp.status(), 200);
+    // ...only once their body timeout has closed them.
+    assert!(served >= Duration::from_millis(1900), "served after {served:?}, before a connection was free");
+    for t in tricklers {
+        assert!(t.await.unwrap().starts_with("HTTP/1.1 408"));
+    }
+    assert!(app.state.metrics.open_connections.get() <= 8);
+}

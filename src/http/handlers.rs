@@ -149,27 +149,30 @@ pub const DRAIN_BOUND: usize = 64 * 1024 * 1024;
 /// client still sending it reads the answer instead of a reset connection. Nothing is read from
 /// a client that waits for `100 Continue`: it is not sent one, and sends no body. Returns whether
 /// the body was read to its end; if not, the answer closes the connection.
-async fn drain(body: Body, headers: &HeaderMap, bound: usize) -> bool {
+async fn drain(body: Body, headers: &HeaderMap, bound: usize, until: Instant) -> bool {
     use http_body_util::BodyExt;
     if headers.get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue")) {
         return false;
     }
     let mut body = body;
     let mut seen = 0usize;
-    while seen <= bound {
-        match body.frame().await {
-            Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
-            Some(Err(_)) => return false,
-            None => return true,
+    let read = async {
+        while seen <= bound {
+            match body.frame().await {
+                Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
+                Some(Err(_)) => return false,
+                None => return true,
+            }
         }
-    }
-    false
+        false
+    };
+    tokio::time::timeout_at(until.into(), read).await.unwrap_or(false)
 }
 
-/// A problem answered before the body was read: the body is drained first (bounded), and the
-/// connection closed when it could not be drained to its end.
-async fn refuse_unread(problem: Problem, body: Body, headers: &HeaderMap) -> Problem {
-    let drained = drain(body, headers, DRAIN_BOUND).await;
+/// A problem answered before the body was read: the body is drained first (bounded in bytes
+/// and by the body deadline), and the connection closed when it could not be drained to its end.
+async fn refuse_unread(problem: Problem, body: Body, headers: &HeaderMap, until: Instant) -> Problem {
+    let drained = drain(body, headers, DRAIN_BOUND, until).await;
     problem.closing(!drained)
 }
 
@@ -177,13 +180,22 @@ fn content_length(headers: &HeaderMap) -> Option<usize> {
     headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<usize>().ok())
 }
 
-/// The body (at most `limit` bytes): the raw image, or the multipart parts `image` and `hints`
-/// (other parts are read and ignored). A body over the limit gets 413 once it has been drained
-/// (up to `DRAIN_BOUND`), so that the client reads the answer.
-async fn read_body(req: Request, kind: BodyKind, limit: usize) -> Result<Upload, Problem> {
+/// The body (at most `limit` bytes), read by `until` (408 past it, closing the connection): the
+/// raw image, or the multipart parts `image` and `hints` (other parts are read and ignored). A
+/// body over the limit gets 413 once it has been drained (up to `DRAIN_BOUND`), so that the
+/// client reads the answer.
+async fn read_body(req: Request, kind: BodyKind, limit: usize, until: Instant, timeout: Duration) -> Result<Upload, Problem> {
+    let read = read_body_within(req, kind, limit, until);
+    match tokio::time::timeout_at(until.into(), read).await {
+        Ok(r) => r,
+        Err(_) => Err(Problem::body_timeout(timeout.as_millis() as u64)),
+    }
+}
+
+async fn read_body_within(req: Request, kind: BodyKind, limit: usize, until: Instant) -> Result<Upload, Problem> {
     let (parts, body) = req.into_parts();
     if content_length(&parts.headers).is_some_and(|len| len > limit) {
-        return Err(refuse_unread(Problem::too_large(limit), body, &parts.headers).await);
+        return Err(refuse_unread(Problem::too_large(limit), body, &parts.headers, until).await);
     }
     if kind == BodyKind::Multipart {
         let req = Request::from_parts(parts, body);
@@ -236,7 +248,7 @@ async fn read_body(req: Request, kind: BodyKind, limit: usize) -> Result<Upload,
         let frame = frame.map_err(|e| Problem::bad_request(format!("could not read the body: {e}")))?;
         if let Ok(data) = frame.into_data() {
             if buf.len() + data.len() > limit {
-                return Err(refuse_unread(Problem::too_large(limit), body, &parts.headers).await);
+                return Err(refuse_unread(Problem::too_large(limit), body, &parts.headers, until).await);
             }
             buf.extend_from_slice(&data);
         }
@@ -323,6 +335,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
             content((ImageBytes = "image/png"), (ImageBytes = "image/jpeg"), (ImageBytes = "image/webp"))),
         (status = 400, description = "Not a decodable image, or malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong API key (when keys are configured)", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The body was not received within the body timeout", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over the size limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Unsupported media type", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad parameter, unknown model, image over the pixel limit, or bad hints (malformed, outside the image, too many, or for a model without hint input)", body = Problem, content_type = "application/problem+json"),
@@ -410,9 +423,10 @@ fn memory_refused(state: &AppState, refusal: Refusal, never: impl FnOnce(u64, u6
 
 async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Request, deadline: Instant) -> Result<Response, Problem> {
     let (parts, body) = req.into_parts();
+    let body_deadline = Instant::now() + state.body_timeout;
     let Checked { body_kind, engine, format, temperature, quality, fault } = match check(&state, query.as_deref(), &parts.headers) {
         Ok(c) => c,
-        Err(problem) => return Err(refuse_unread(problem, body, &parts.headers).await),
+        Err(problem) => return Err(refuse_unread(problem, body, &parts.headers, body_deadline).await),
     };
     // Memory for the body while it is read: its declared length, else the most it may be.
     let limit = state.max_body_bytes;
@@ -427,10 +441,10 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
                     human_bytes(total)
                 ))
             });
-            return Err(refuse_unread(problem, body, &parts.headers).await);
+            return Err(refuse_unread(problem, body, &parts.headers, body_deadline).await);
         }
     };
-    let Upload { image, hints } = read_body(Request::from_parts(parts, body), body_kind, limit).await?;
+    let Upload { image, hints } = read_body(Request::from_parts(parts, body), body_kind, limit, body_deadline, state.body_timeout).await?;
     let upload_bytes = image.len() + hints.as_ref().map_or(0, |h| h.len());
     reservation.resize(upload_bytes as u64).expect("shrinking always succeeds");
     let hints = match hints {
@@ -598,6 +612,10 @@ pub struct Info {
     pub deadline_ms: u64,
     /// Time to read request headers, in milliseconds.
     pub header_timeout_ms: u64,
+    /// Time to read a request body, in milliseconds.
+    pub body_timeout_ms: u64,
+    /// Most connections open at once.
+    pub max_connections: usize,
     /// Drain timeout on shutdown, in seconds.
     pub drain_timeout_s: u64,
     /// Whether /colorize needs an API key.
@@ -625,6 +643,8 @@ pub async fn info(State(state): State<Arc<AppState>>) -> Json<Info> {
         memory_budget_source: state.budget_source.clone(),
         deadline_ms: state.deadline.as_millis() as u64,
         header_timeout_ms: state.header_timeout.as_millis() as u64,
+        body_timeout_ms: state.body_timeout.as_millis() as u64,
+        max_connections: state.max_connections,
         drain_timeout_s: state.drain_timeout.as_secs(),
         auth_required: !state.api_keys.is_empty(),
         ready: state.is_ready(),

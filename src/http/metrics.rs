@@ -20,6 +20,7 @@ pub struct Metrics {
     pub ready: Gauge,
     pub memory_budget: IntGauge,
     pub memory_reserved: IntGauge,
+    pub open_connections: IntGauge,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -85,6 +86,8 @@ impl Metrics {
             "Memory reserved now by requests (estimated from their image headers; bodies while read)",
         )
         .unwrap();
+        let open_connections =
+            IntGauge::new("colorizer_open_connections", "Client connections open now (at most --max-connections)").unwrap();
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(images.clone()),
@@ -100,6 +103,7 @@ impl Metrics {
             Box::new(ready.clone()),
             Box::new(memory_budget.clone()),
             Box::new(memory_reserved.clone()),
+            Box::new(open_connections.clone()),
         ] {
             registry.register(c).unwrap();
         }
@@ -122,6 +126,7 @@ impl Metrics {
             ready,
             memory_budget,
             memory_reserved,
+            open_connections,
         }
     }
 

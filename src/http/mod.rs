@@ -42,6 +42,8 @@ pub struct AppState {
     pub queue: usize,
     pub deadline: Duration,
     pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub max_connections: usize,
     pub drain_timeout: Duration,
     pub api_keys: Vec<String>,
     pub cors_origins: Vec<String>,

@@ -75,6 +75,15 @@ impl Problem {
             "this endpoint needs an API key: send `Authorization: Bearer <key>`",
         )
     }
+    pub fn body_timeout(ms: u64) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body-timeout",
+            "Request body timeout",
+            format!("the request body was not received within {ms} ms"),
+        )
+        .closing(true)
+    }
     pub fn too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,

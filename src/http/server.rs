@@ -1,4 +1,5 @@
-//! The server loop: hyper with a header read timeout, graceful drain on SIGTERM / Ctrl-C.
+//! The server loop: hyper with a header read timeout (which also closes idle keep-alive
+//! connections), at most `--max-connections` connections, graceful drain on SIGTERM / Ctrl-C.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::AppState;
 
@@ -40,6 +42,27 @@ pub enum ServerHandle {
     DrainTimedOut,
 }
 
+/// An open connection: holds its place under `--max-connections` and is counted in
+/// `colorizer_open_connections` until it ends.
+struct OpenConnection {
+    gauge: prometheus::IntGauge,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl OpenConnection {
+    fn new(state: &AppState, permit: OwnedSemaphorePermit) -> Self {
+        let gauge = state.metrics.open_connections.clone();
+        gauge.inc();
+        Self { gauge, _permit: permit }
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves; then readiness goes 503 at once, no new
 /// connections are accepted, and in-flight requests finish within the drain timeout.
 pub async fn serve(listener: TcpListener, app: axum::Router, state: Arc<AppState>, shutdown: impl Future<Output = ()>) -> ServerHandle {
@@ -47,8 +70,14 @@ pub async fn serve(listener: TcpListener, app: axum::Router, state: Arc<AppState
     builder.http1().timer(TokioTimer::new()).header_read_timeout(state.header_timeout).keep_alive(true);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
+    // One permit per open connection: at the cap, new connections wait in the listen backlog.
+    let permits = Arc::new(Semaphore::new(state.max_connections));
     tokio::pin!(shutdown);
     loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            _ = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, _) = match accepted {
@@ -64,7 +93,9 @@ pub async fn serve(listener: TcpListener, app: axum::Router, state: Arc<AppState
                 let svc = TowerToHyperService::new(app.clone());
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
                 let conn = graceful.watch(conn);
+                let open = OpenConnection::new(&state, permit);
                 tokio::spawn(async move {
+                    let _open = open;
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
