@@ -68,7 +68,7 @@ def hints_curve(results: dict[str, str], model: str, auto: str | None, out: str)
         xs = [r["hints"] for r in rows]
         for ax, key in zip(axes, ("psnr", "dcf")):
             line, = ax.plot(xs, [r["metrics"]["all"][key] for r in rows], "o-", label=f"{model}: {name}")
-            levels = [("gray", [r for r in res["rows"] if r["kind"] == "gray"])]
+            levels = [("gray", [r for r in res["rows"] if r["kind"] == "gray"])] if key == "psnr" else []
             if auto:
                 levels.append((auto, [r for r in res["rows"] if r["model"] == auto and r.get("default_T")]))
             for label, found in levels:
@@ -76,7 +76,7 @@ def hints_curve(results: dict[str, str], model: str, auto: str | None, out: str)
                     ax.axhline(found[0]["metrics"]["all"][key], color=line.get_color(),
                                ls="--" if label != "gray" else ":", lw=0.9, label=f"{label}: {name}")
     axes[0].set_ylabel("PSNR (dB)")
-    axes[1].set_ylabel("dCF (|colourfulness(pred) - colourfulness(truth)|)")
+    axes[1].set_ylabel("dCF (|colourfulness(pred) - colourfulness(truth)|; gray: 37)")
     for ax in axes:
         ax.set_xlabel("true-colour hints per photo")
         ax.set_xscale("symlog", linthresh=1)
