@@ -1,6 +1,7 @@
 // Browser test of the demo page (`GET /`): starts the service binary on a free port with the
 // untrained fixture models, drives Debian's headless Chromium with playwright-core, and saves
-// screenshots to docs/screenshots/. Run: scripts/install-browser.sh && node --test tests/browser/
+// screenshots to $SCREENSHOTS (default target/screenshots, ignored; scripts/screenshots.sh
+// regenerates the committed ones). Run: scripts/install-browser.sh && node --test tests/browser/
 //
 // Environment: COLORIZER_BIN (default target/debug/colorizer), CHROMIUM (default /usr/bin/chromium).
 
@@ -9,9 +10,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 
-import { ROOT, grayPng, launchChromium, startService, stopService, waitReady } from "./harness.mjs";
-
-const SHOTS = join(ROOT, "docs", "screenshots");
+import { ROOT, SHOTS, grayPng, launchChromium, startService, stopService, waitReady } from "./harness.mjs";
 const MAX_BODY = 2_000_000; // small, so that the page's own size check can be tested cheaply
 
 let service; // { proc, base, log }

@@ -4,11 +4,11 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-import { ROOT, grayPng, launchChromium, startService, stopService, waitReady } from "./harness.mjs";
+import { ROOT, SHOTS, grayPng, launchChromium, startService, stopService, waitReady } from "./harness.mjs";
 
 let service;
 let browser;
@@ -24,7 +24,7 @@ after(async () => {
   await stopService(service);
 });
 
-test("Swagger UI renders offline and Try it out colorizes an upload", { timeout: 45_000 }, async () => {
+test("Swagger UI renders offline and Try it out colorizes an upload", { timeout: 90_000 }, async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
   const page = await context.newPage();
   const origin = new URL(service.base).origin;
@@ -35,7 +35,7 @@ test("Swagger UI renders offline and Try it out colorizes an upload", { timeout:
   });
   await page.goto(`${service.base}/docs/`);
   const op = page.locator("#operations-colorize-colorize");
-  await op.waitFor({ timeout: 15_000 });
+  await op.waitFor({ timeout: 30_000 });
   await op.locator(".opblock-summary").click();
   await op.getByRole("button", { name: "Try it out" }).click();
 
@@ -46,7 +46,7 @@ test("Swagger UI renders offline and Try it out colorizes an upload", { timeout:
   await op.getByRole("button", { name: "Execute" }).click();
 
   const status = op.locator(".live-responses-table .response .response-col_status").first();
-  await status.waitFor({ timeout: 20_000 });
+  await status.waitFor({ timeout: 40_000 });
   assert.equal((await status.textContent()).trim(), "200");
   // Swagger UI shows an image answer as an <img>; it must be the colorized picture.
   const img = op.locator(".live-responses-table img").first();
@@ -56,7 +56,8 @@ test("Swagger UI renders offline and Try it out colorizes an upload", { timeout:
     if (el.complete && el.naturalWidth) done(); else el.onload = done;
   }));
   assert.deepEqual(size, [120, 80]);
-  await page.screenshot({ path: join(ROOT, "docs", "screenshots", "swagger-try-it-out.png"), fullPage: false });
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, "swagger-try-it-out.png"), fullPage: false });
   assert.deepEqual(outside, [], "Swagger UI must load nothing from outside the service");
   await context.close();
 });

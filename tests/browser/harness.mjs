@@ -1,7 +1,8 @@
 // Shared by the browser tests: a gray PNG writer, the service binary started on a free port,
 // and Debian's headless Chromium through playwright-core.
 //
-// Environment: COLORIZER_BIN (default target/debug/colorizer), CHROMIUM (default /usr/bin/chromium).
+// Environment: COLORIZER_BIN (default target/debug/colorizer), CHROMIUM (default /usr/bin/chromium),
+// SCREENSHOTS (default target/screenshots).
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -13,6 +14,9 @@ import { deflateSync } from "node:zlib";
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const BIN = resolve(ROOT, process.env.COLORIZER_BIN || "target/debug/colorizer");
 export const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+/** Where the tests write their screenshots: an ignored folder, unless SCREENSHOTS names another
+ *  (`scripts/screenshots.sh` sets it to docs/screenshots to regenerate the committed figures). */
+export const SHOTS = resolve(ROOT, process.env.SCREENSHOTS || "target/screenshots");
 
 /** Launches headless Chromium (a fresh temporary profile per launch, removed on close). */
 export async function launchChromium() {
