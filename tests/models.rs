@@ -10,6 +10,16 @@ use colorizer::config::Cli;
 use common::*;
 use image::GenericImageView;
 
+/// The service with only its embedded models (one session each), warmed up; its address.
+async fn serve_embedded() -> std::net::SocketAddr {
+    let args = Cli::parse_from(["colorizer", "--host", "127.0.0.1", "--port", "0", "--pool-size", "1"]).serve;
+    let svc = colorizer::startup::build(&args, std::time::Instant::now()).await.unwrap();
+    colorizer::startup::spawn_warm_up(svc.state.clone()).await.unwrap();
+    let addr = svc.addr;
+    tokio::spawn(colorizer::http::serve(svc.listener, svc.app, svc.state, std::future::pending()));
+    addr
+}
+
 #[test]
 fn the_binary_embeds_the_trained_models() {
     let names: Vec<&str> = colorizer::models::EMBEDDED.iter().map(|(n, _)| *n).collect();
@@ -19,11 +29,7 @@ fn the_binary_embeds_the_trained_models() {
 
 #[tokio::test]
 async fn embedded_models_serve_and_are_listed() {
-    let args = Cli::parse_from(["colorizer", "--host", "127.0.0.1", "--port", "0", "--pool-size", "1"]).serve;
-    let svc = colorizer::startup::build(&args, std::time::Instant::now()).await.unwrap();
-    colorizer::startup::spawn_warm_up(svc.state.clone()).await.unwrap();
-    let addr = svc.addr;
-    tokio::spawn(colorizer::http::serve(svc.listener, svc.app, svc.state, std::future::pending()));
+    let addr = serve_embedded().await;
     let client = reqwest::Client::new();
     let info: serde_json::Value = client.get(format!("http://{addr}/info")).send().await.unwrap().json().await.unwrap();
     assert_eq!(info["default_model"], "guided");
@@ -94,11 +100,7 @@ fn the_cli_uses_the_embedded_default_with_no_model_flag() {
 async fn the_trained_hint_model_puts_a_hinted_colour_where_it_was_asked() {
     // A gray scene; one blue hint on the dark ground. The real model spreads it around the point:
     // the ground near it turns blue, the sky far from it keeps the automatic colour.
-    let args = Cli::parse_from(["colorizer", "--host", "127.0.0.1", "--port", "0", "--pool-size", "1"]).serve;
-    let svc = colorizer::startup::build(&args, std::time::Instant::now()).await.unwrap();
-    colorizer::startup::spawn_warm_up(svc.state.clone()).await.unwrap();
-    let addr = svc.addr;
-    tokio::spawn(colorizer::http::serve(svc.listener, svc.app, svc.state, std::future::pending()));
+    let addr = serve_embedded().await;
     let client = reqwest::Client::new();
     let (w, h) = (256, 192);
     let gray = gray_scene(w, h);

@@ -68,6 +68,7 @@ function resultStats(page) {
     c.height = img.naturalHeight;
     const ctx = c.getContext("2d", { willReadFrequently: true });
     ctx.drawImage(img, 0, 0);
+    window.__resultCanvas = ctx; // resultPixelAt reads the same drawing
     const d = ctx.getImageData(0, 0, c.width, c.height).data;
     let chroma = 0;
     let sum = 0;
@@ -376,16 +377,9 @@ test("phone: 390x844, one column, no horizontal scrolling", { timeout: 20_000 },
 });
 
 /** RGB of the result's pixel (x, y). */
-function resultPixelAt(page, x, y) {
-  return page.evaluate(([x, y]) => {
-    const img = document.getElementById("result");
-    const c = document.createElement("canvas");
-    c.width = img.naturalWidth;
-    c.height = img.naturalHeight;
-    const ctx = c.getContext("2d", { willReadFrequently: true });
-    ctx.drawImage(img, 0, 0);
-    return [...ctx.getImageData(x, y, 1, 1).data.slice(0, 3)];
-  }, [x, y]);
+async function resultPixelAt(page, x, y) {
+  await resultStats(page);
+  return page.evaluate(([x, y]) => [...window.__resultCanvas.getImageData(x, y, 1, 1).data.slice(0, 3)], [x, y]);
 }
 
 /** Client coordinates of the result's pixel (x, y) (the image is drawn with object-fit: contain). */
