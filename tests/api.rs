@@ -259,6 +259,10 @@ async fn docs_and_openapi_are_served_offline() {
     assert!(bundle.bytes().await.unwrap().len() > 100_000);
     let spec: serde_json::Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert!(spec["paths"]["/colorize"]["post"].is_object());
+    // The model parameter takes the names of the loaded models, no others.
+    let params = spec["paths"]["/colorize"]["post"]["parameters"].as_array().unwrap();
+    let model = params.iter().find(|p| p["name"] == "model").unwrap();
+    assert_eq!(model["schema"]["enum"], serde_json::json!(["fixture"]));
     let page = app.client.get(app.url("/")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));

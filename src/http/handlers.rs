@@ -26,7 +26,7 @@ use crate::pipeline::{self, Limits, OutputOptions};
 pub struct ColorizeQuery {
     /// Decoding temperature, 0 < T <= 1: lower is more vivid (T -> 0 is the mode), 1 is the
     /// mean (safe, duller). Default: the model's own, else 0.38. Ignored by models that output ab.
-    #[param(minimum = 0.0, maximum = 1.0)]
+    #[param(value_type = Option<f64>, exclusive_minimum = 0.0, maximum = 1.0)]
     temperature: Option<f32>,
     /// Output format; default from `Accept`, else png. WebP is lossless.
     #[param(value_type = Option<OutputFormat>)]
@@ -34,7 +34,7 @@ pub struct ColorizeQuery {
     /// JPEG quality 1..100 (default 90).
     #[param(minimum = 1, maximum = 100)]
     quality: Option<u8>,
-    /// Model to use (see `/info`); default: the service's default model.
+    /// Model to use, one of the loaded models (`/info`); default: the service's default model.
     model: Option<String>,
 }
 
@@ -54,14 +54,17 @@ fn parse_query(raw: Option<&str>) -> Result<Parsed, Problem> {
     for (k, v) in pairs {
         match k.as_str() {
             "temperature" => {
-                let t: f32 = v
-                    .trim()
-                    .parse()
-                    .map_err(|_| Problem::invalid_parameter(format!("temperature must be a number in (0, 1], got {v:?}")))?;
-                p.temperature = Some(pipeline::check_temperature(t).map_err(Problem::from)?);
+                let bad = || Problem::invalid_parameter(format!("temperature must be a number in (0, 1], got {v:?}"));
+                let t: f64 = v.trim().parse().map_err(|_| bad())?;
+                if !(t.is_finite() && t > 0.0 && t <= 1.0) {
+                    return Err(bad());
+                }
+                // Below f32's smallest normal value, T is the mode all the same.
+                p.temperature = Some((t as f32).max(f32::MIN_POSITIVE));
             }
             "format" => {
-                p.format = Some(OutputFormat::parse(&v).ok_or_else(|| {
+                let exact = ["png", "jpeg", "webp"].contains(&v.as_str());
+                p.format = Some(OutputFormat::parse(&v).filter(|_| exact).ok_or_else(|| {
                     Problem::invalid_parameter(format!("format must be png, jpeg or webp, got {v:?}")).with_allowed(vec![
                         "png".into(),
                         "jpeg".into(),
@@ -548,16 +551,19 @@ fn reserved_body(bytes: Vec<u8>, reservation: Reservation) -> Body {
 #[allow(dead_code)]
 pub struct ImageBytes(Vec<u8>);
 
-/// Multipart form of `POST /colorize`.
-#[derive(utoipa::ToSchema)]
+/// Multipart form of `POST /colorize`. (Other parts are read and ignored; the document lists
+/// only these two.)
+#[derive(utoipa::ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct UploadForm {
     /// The image file.
     #[schema(value_type = String, format = Binary)]
     image: Vec<u8>,
     /// Colour hints, JSON: an array of `Hint` objects, e.g.
-    /// `[{"x": 120, "y": 48, "color": "#b03a2e"}]` (at most 64; models with hint input only).
-    #[schema(value_type = Option<String>, example = json!(r##"[{"x": 120, "y": 48, "color": "#b03a2e"}]"##))]
+    /// `[{"x": 120, "y": 48, "color": "#b03a2e"}]` (at most 64, each inside the image; models
+    /// whose `/info` entry says `hints: true` only).
+    #[schema(value_type = String, required = false, content_media_type = "application/json", example = json!(r##"[{"x": 120, "y": 48, "color": "#b03a2e"}]"##))]
     hints: Option<String>,
 }
 
@@ -685,13 +691,20 @@ mod tests {
     #[test]
     fn query_is_strict() {
         assert!(parse_query(Some("temperature=0.5&format=jpeg&quality=80")).is_ok());
+        // Any T in (0, 1] is taken; the tiniest are the mode.
+        let t = parse_query(Some("temperature=1e-300")).ok().unwrap().temperature.unwrap();
+        assert!(t > 0.0 && (1.0 / t).is_finite());
         for bad in [
             "temperature=0",
             "temperature=1.5",
             "temperature=NaN",
             "temperature=-1",
             "temperature=abc",
+            "temperature=1e-400",
+            "temperature=1.0000001",
             "format=gif",
+            "format=PNG",
+            "format=jpg",
             "quality=0",
             "quality=101",
             "temprature=0.5",

@@ -178,7 +178,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/info", get(handlers::info))
         .route("/metrics", get(handlers::metrics))
         .merge(web::routes())
-        .merge(openapi::swagger())
+        .merge(openapi::swagger(&state.models.names()))
         .fallback(handlers::not_found)
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(state.clone(), track))

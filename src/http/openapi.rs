@@ -41,16 +41,32 @@ impl Modify for Security {
 )]
 pub struct ApiDoc;
 
-/// The OpenAPI document as pretty JSON (what `openapi/openapi.json` holds).
-pub fn spec_json() -> String {
+/// The OpenAPI document of a service that serves `models`: their names are the values the
+/// `model` parameter of `POST /colorize` takes.
+pub fn spec(models: &[String]) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::RefOr;
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
-    doc.to_pretty_json().expect("openapi serialises") + "\n"
+    let colorize = doc.paths.paths.get_mut("/colorize").and_then(|p| p.post.as_mut());
+    for param in colorize.and_then(|op| op.parameters.as_mut()).into_iter().flatten() {
+        let RefOr::T(param) = param else { continue };
+        if param.name == "model" {
+            let names = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(models.iter().cloned()));
+            param.schema = Some(RefOr::T(names.build().into()));
+        }
+    }
+    doc
 }
 
-/// `/docs` (Swagger UI, vendored: no network needed) and `/openapi.json`.
-pub fn swagger() -> Router<Arc<AppState>> {
-    let mut doc = ApiDoc::openapi();
-    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
-    Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+/// The OpenAPI document as pretty JSON with the models embedded in this binary (what
+/// `openapi/openapi.json` holds).
+pub fn spec_json() -> String {
+    let names: Vec<String> = crate::models::EMBEDDED.iter().map(|(n, _)| n.to_string()).collect();
+    spec(&names).to_pretty_json().expect("openapi serialises") + "\n"
+}
+
+/// `/docs` (Swagger UI, vendored: no network needed) and `/openapi.json`, for the loaded models.
+pub fn swagger(models: &[String]) -> Router<Arc<AppState>> {
+    Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", spec(models)))
 }
