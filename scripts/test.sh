@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine, installing what it needs on the way:
 # ONNX Runtime (PyPI wheel), the Rust tests, the training tests (PyTorch venv), the deployment
-# linters and checks, the browser test of the demo page, and the container image built and run
-# with podman and scraped by Prometheus (scripts/container-test.sh). Exit status non-zero if any
-# fails.
+# linters and checks, schemathesis against the OpenAPI document and the live service
+# (scripts/schemathesis.sh), the memory test of the release binary (18 concurrent 48-megapixel
+# uploads), the browser test of the demo page, and the container image built and run with podman
+# and scraped by Prometheus (scripts/container-test.sh). Exit status non-zero if any fails.
 #
 #   scripts/test.sh            everything
-#   SKIP=training,browser scripts/test.sh   skip some parts (rust, training, deploy, browser, container)
+#   SKIP=training,browser scripts/test.sh   skip some parts
+#                              (rust, training, deploy, schema, memory, browser, container)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -63,6 +65,18 @@ deploy() {
   COLORIZER_BIN=target/debug/colorizer COLORIZER_METRICS_FILE="$log.metrics" DEPLOY_TESTS_STRICT=1 scripts/lint-deploy.sh
 }
 
+schema() {
+  scripts/schemathesis.sh
+}
+
+memory() {
+  # Peak RSS under big uploads is a property of the optimised build (a debug build takes minutes
+  # per 48-megapixel photo); the container part builds the same binary.
+  cargo build --release --locked --bin colorizer &&
+    COLORIZER_BIN=target/release/colorizer cargo test --locked --test memory -- --ignored --exact \
+      eighteen_48_megapixel_uploads_stay_under_2_gib --nocapture
+}
+
 browser() {
   scripts/install-browser.sh && COLORIZER_BIN=target/debug/colorizer node --test tests/browser/
 }
@@ -74,6 +88,8 @@ container() {
 step rust rust
 step training training
 step deploy deploy
+step schema schema
+step memory memory
 step browser browser
 step container container
 

@@ -210,7 +210,7 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, PipelineErr
 ///   (f32) and the alpha channel;
 /// - finishing: the L plane and alpha, the output pixels (RGB, or RGBA with alpha in PNG/WebP),
 ///   and the encoder's output and buffers (PNG: up to the raw size; JPEG: under a byte; lossless
-///   WebP: measured 4 to 5 bytes per pixel).
+///   WebP: measured 4 to 5 bytes per pixel, 6 taken).
 ///
 /// Checked against measured peaks (RSS) in `docs/reliability/MEMORY.md`.
 pub fn bytes_per_pixel(header: &Header, format: OutputFormat) -> u64 {
@@ -228,7 +228,7 @@ pub fn bytes_per_pixel(header: &Header, format: OutputFormat) -> u64 {
     let encoder = match format {
         OutputFormat::Png => out,
         OutputFormat::Jpeg => 1,
-        OutputFormat::Webp => 5,
+        OutputFormat::Webp => 6,
     };
     decode.max(l_alpha + out + encoder)
 }

@@ -256,6 +256,11 @@ impl Engine {
         self.waiting.load(Ordering::Acquire)
     }
 
+    /// Sessions held by requests now (running, or about to run).
+    pub fn sessions_in_use(&self) -> usize {
+        self.info.pool_size - self.permits.available_permits()
+    }
+
     /// Inferences started since the model was loaded (warm-up included).
     pub fn runs(&self) -> u64 {
         self.runs.load(Ordering::Acquire)

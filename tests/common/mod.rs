@@ -143,3 +143,113 @@ pub async fn metric(app: &TestApp, sample: &str) -> Option<f64> {
     let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
     text.lines().find_map(|l| l.strip_prefix(sample).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
 }
+
+/// A baseline gray JPEG of `width` x `height` (multiples of 8) with photo-like texture, written
+/// directly (small custom Huffman tables, random-walk DC, a few AC coefficients per block) so
+/// that a 48-megapixel test image takes a fraction of a second to make even in a debug build
+/// (about 22 bits per 8x8 block: 48 MP is about 2 MB, like a photo at moderate quality).
+pub fn big_jpeg(width: u16, height: u16) -> Vec<u8> {
+    assert!(width.is_multiple_of(8) && height.is_multiple_of(8));
+    let mut out = vec![0xFF, 0xD8];
+    let segment = |out: &mut Vec<u8>, marker: u8, body: &[u8]| {
+        out.extend_from_slice(&[0xFF, marker]);
+        out.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
+        out.extend_from_slice(body);
+    };
+    // Quantisation: 4 everywhere.
+    let mut dqt = vec![0u8];
+    dqt.extend_from_slice(&[4u8; 64]);
+    segment(&mut out, 0xDB, &dqt);
+    let mut sof = vec![8];
+    sof.extend_from_slice(&height.to_be_bytes());
+    sof.extend_from_slice(&width.to_be_bytes());
+    sof.extend_from_slice(&[1, 1, 0x11, 0]);
+    segment(&mut out, 0xC0, &sof);
+    // DC table: categories 0, 1, 2 as 00, 01, 10. AC table: EOB, (0,1), (0,2) as 00, 01, 10.
+    let table = |class_id: u8, symbols: [u8; 3]| {
+        let mut t = vec![class_id, 0, 3];
+        t.extend_from_slice(&[0u8; 14]);
+        t.extend_from_slice(&symbols);
+        t
+    };
+    segment(&mut out, 0xC4, &table(0x00, [0, 1, 2]));
+    segment(&mut out, 0xC4, &table(0x10, [0x00, 0x01, 0x02]));
+    segment(&mut out, 0xDA, &[1, 1, 0x00, 0, 63, 0]);
+    let mut bits = BitWriter::default();
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut dc = 0i32;
+    for _ in 0..(width as usize / 8) * (height as usize / 8) {
+        let r = next();
+        // DC: a bounded random walk (diff -1, 0, +1, or +-2 now and then).
+        let step = match r % 8 {
+            0 | 1 => -1,
+            2 | 3 => 1,
+            4 => 2,
+            5 => -2,
+            _ => 0,
+        };
+        let step = if (dc + step).abs() > 120 { -step } else { step };
+        dc += step;
+        match step {
+            0 => bits.put(0b00, 2),
+            1 | -1 => {
+                bits.put(0b01, 2);
+                bits.put((step > 0) as u32, 1);
+            }
+            _ => {
+                bits.put(0b10, 2);
+                bits.put(if step > 0 { 0b10 } else { 0b01 }, 2);
+            }
+        }
+        // AC: up to 7 coefficients of size 1 or 2, then EOB.
+        for k in 0..(r >> 8) % 8 {
+            if (r >> (16 + k)) & 1 == 0 {
+                bits.put(0b01, 2);
+                bits.put(((r >> (24 + k)) & 1) as u32, 1);
+            } else {
+                bits.put(0b10, 2);
+                bits.put(((r >> (32 + 2 * k)) & 3) as u32, 2);
+            }
+        }
+        bits.put(0b00, 2);
+    }
+    out.extend_from_slice(&bits.finish());
+    out.extend_from_slice(&[0xFF, 0xD9]);
+    out
+}
+
+#[derive(Default)]
+struct BitWriter {
+    out: Vec<u8>,
+    acc: u32,
+    n: u32,
+}
+
+impl BitWriter {
+    fn put(&mut self, value: u32, len: u32) {
+        self.acc = (self.acc << len) | (value & ((1 << len) - 1));
+        self.n += len;
+        while self.n >= 8 {
+            let byte = (self.acc >> (self.n - 8)) as u8;
+            self.out.push(byte);
+            if byte == 0xFF {
+                self.out.push(0);
+            }
+            self.n -= 8;
+        }
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        if self.n > 0 {
+            let pad = 8 - self.n;
+            self.put((1 << pad) - 1, pad);
+        }
+        self.out
+    }
+}
