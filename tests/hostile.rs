@@ -191,6 +191,7 @@ async fn trickling_bodies_do_not_stop_normal_requests() {
         answered += 1;
     }
     let timed_out = started.elapsed();
+    eprintln!("200 trickling connections: a normal request served after {served:?}; the tricklers answered 408 by {timed_out:?}");
     assert_eq!(answered, 200);
     assert!(served < timed_out / 2, "the normal request ({served:?}) must not wait for the tricklers' timeout ({timed_out:?})");
     assert_eq!(app.state.budget.reserved(), 0);

@@ -80,6 +80,8 @@ async fn a_panic_fails_one_request_only() {
     // A generic detail and the request id; the cause stays in the log.
     assert_eq!(p["request_id"], id.as_str());
     assert_eq!(p["detail"], colorizer::http::problem::INTERNAL_DETAIL);
+    // Counted as the 500 it was, not as a request its client gave up on.
+    assert_eq!(metric(&app, "colorizer_http_requests_total{route=\"/colorize\",status=\"500\"}").await, Some(1.0));
     let reqs = (0..4).map(|_| app.client.post(app.url("/colorize")).header("content-type", "image/png").body(gray_png(48, 48)).send());
     for r in futures::future::join_all(reqs).await {
         assert_eq!(r.unwrap().status(), 200);

@@ -181,10 +181,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(openapi::swagger(&state.models.names()))
         .fallback(handlers::not_found)
         .layer(DefaultBodyLimit::disable())
+        // Inside `track`, so that a panic is counted as the 500 it is answered with.
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state.clone());
     let mut app = api
-        .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(stamp_request_id))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
