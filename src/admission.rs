@@ -218,9 +218,10 @@ pub struct MemoryLimit {
 
 /// The default budget when no container limit is found: this fraction of the machine's RAM...
 pub const RAM_FRACTION: u64 = 4;
-/// ...but at most this much: without a container limit the service shares the machine, and with
-/// the default pool of 2 this still lets two 50-megapixel images be worked on at once.
-pub const RAM_DEFAULT_CAP: u64 = GIB;
+/// ...but at most this much: without a container limit the service shares the machine. With the
+/// default pool of 2 this still lets two 48-megapixel photos be worked on at once, and the
+/// process (about 300 MiB at rest) stays under 2 GiB.
+pub const RAM_DEFAULT_CAP: u64 = 3 * GIB / 2;
 /// Used when neither a container limit nor /proc/meminfo can be read.
 pub const FALLBACK_BUDGET: u64 = GIB;
 
@@ -234,7 +235,7 @@ pub struct BudgetChoice {
 /// The default memory budget: half the container's memory limit (cgroup v2 `memory.max` or
 /// cgroup v1 `memory.limit_in_bytes` of the process's cgroup or an ancestor) when there is one,
 /// the other half left for the process itself (models, sessions, allocator slack); else a
-/// quarter of RAM (`MemTotal`), at most 1 GiB; else 1 GiB.
+/// quarter of RAM (`MemTotal`), at most 1.5 GiB; else 1 GiB.
 pub fn default_budget(limit: Option<&MemoryLimit>, mem_total: Option<u64>) -> BudgetChoice {
     match (limit, mem_total) {
         (Some(l), _) => {
@@ -425,7 +426,7 @@ mod tests {
         let l = MemoryLimit { bytes: 4 * GIB, source: "cgroup v2 memory.max" };
         assert_eq!(default_budget(Some(&l), Some(64 * GIB)).bytes, 2 * GIB);
         assert_eq!(default_budget(None, Some(2 * GIB)).bytes, 512 * MIB);
-        assert_eq!(default_budget(None, Some(64 * GIB)).bytes, GIB);
+        assert_eq!(default_budget(None, Some(64 * GIB)).bytes, 3 * GIB / 2);
         assert_eq!(default_budget(None, None).bytes, FALLBACK_BUDGET);
         assert!(default_budget(Some(&l), None).source.contains("4.0 GiB"));
         assert_eq!(mem_total("MemTotal:       24684092 kB\nMemFree: 1 kB\n"), Some(24684092 * 1024));

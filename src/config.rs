@@ -89,7 +89,7 @@ pub struct ServeArgs {
     /// request reserves what its image will cost, estimated from its header before decoding;
     /// 503 + Retry-After when that does not fit now, 422 when it never can. Default: half the
     /// container's memory limit (cgroup v2 memory.max or v1 memory.limit_in_bytes), else a
-    /// quarter of RAM, at most 1 GiB.
+    /// quarter of RAM, at most 1.5 GiB.
     #[arg(long, env = "COLORIZER_MEMORY_BUDGET", value_parser = parse_budget)]
     pub memory_budget: Option<u64>,
     /// Deadline of one request in milliseconds (504 past it).
