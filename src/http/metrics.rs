@@ -1,4 +1,4 @@
-//! Prometheus metrics of the service (the names DESIGN.md, the dashboards and the alerts use).
+//! Prometheus metrics of the service (the names the dashboards, the alerts and the deploy checks use).
 
 use prometheus::{Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
