@@ -97,7 +97,12 @@ async fn shutdown_makes_readiness_fail_at_once_and_drains() {
     let inflight: Vec<_> =
         (0..3).map(|_| app.client.post(app.url("/colorize")).header("content-type", "image/png").body(body.clone()).send()).collect();
     let all = tokio::spawn(futures::future::join_all(inflight));
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // All three admitted (one running, two queued) before the shutdown, however busy the machine.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while app.state.models.iter().map(|e| e.queue_depth()).sum::<usize>() < 2 {
+        assert!(Instant::now() < deadline, "the three requests were not admitted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     app.trigger_shutdown();
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert!(!app.state.is_ready(), "readiness must go at once");
@@ -132,11 +137,7 @@ async fn sigterm_under_load_drains_and_exits_zero() {
         .unwrap();
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while client.get(format!("{base}/readyz")).send().await.map(|r| r.status() != 200).unwrap_or(true) {
-        assert!(Instant::now() < deadline, "service did not become ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_ready(&client, &base).await;
     let body = gray_png(800, 600);
     let reqs: Vec<_> = (0..8)
         .map(|_| {
@@ -235,11 +236,7 @@ async fn a_5xx_is_logged_with_its_cause_and_the_request_id() {
         .unwrap();
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while client.get(format!("{base}/readyz")).send().await.map(|r| r.status() != 200).unwrap_or(true) {
-        assert!(Instant::now() < deadline, "service did not become ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_ready(&client, &base).await;
     let resp = client
         .post(format!("{base}/colorize"))
         .header("content-type", "image/png")
@@ -264,4 +261,13 @@ async fn a_5xx_is_logged_with_its_cause_and_the_request_id() {
     let line = log.lines().find(|l| l.contains("a pipeline stage panicked")).unwrap_or_else(|| panic!("no error line for the 5xx:\n{log}"));
     assert!(line.contains("ERROR") && line.contains("req-5xx-test-42"), "{line}");
     assert!(line.contains("fault injection: panic inside the pipeline"), "the cause is logged: {line}");
+}
+
+/// Polls `/readyz` of a service started as a child process until it answers 200 (20 s at most).
+async fn wait_ready(client: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.get(format!("{base}/readyz")).send().await.map(|r| r.status() != 200).unwrap_or(true) {
+        assert!(Instant::now() < deadline, "service did not become ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
