@@ -139,6 +139,15 @@ impl OutputFormat {
             Self::Webp => "image/webp",
         }
     }
+    /// The name the API, the metrics and the CLI use (`png`, `jpeg`, `webp`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Png => "png",
+            Self::Jpeg => "jpeg",
+            Self::Webp => "webp",
+        }
+    }
+    /// The file name extension of the format's files.
     pub fn extension(self) -> &'static str {
         match self {
             Self::Png => "png",

@@ -185,6 +185,10 @@ async fn metrics_parse_and_move() {
     assert_eq!(get(&after, r#"colorizer_stage_seconds_count{model="fixture",stage="infer"}"#), 1.0);
     assert_eq!(get(&after, "colorizer_input_megapixels_count"), 1.0);
     assert_eq!(get(&after, r#"colorizer_images_total{format="png",model="fixture"}"#), 1.0);
+    // The format label says what the API says: jpeg, not the file extension.
+    assert_eq!(post_image(&app, "?format=jpeg", "image/png", gray_png(64, 64)).await.status(), 200);
+    let later = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(get(&later, r#"colorizer_images_total{format="jpeg",model="fixture"}"#), 1.0);
     assert_eq!(get(&after, r#"colorizer_pool_size{model="fixture"}"#), 2.0);
     assert_eq!(get(&after, "colorizer_ready"), 1.0);
     let sha = &app.state.models.get(None).unwrap().info().sha256;
@@ -472,4 +476,16 @@ async fn bad_hints_get_a_clear_422() {
     // An empty list is no hints.
     let resp = post_with_hints(&app, "?model=hint", gray_png(64, 48), "[]").await;
     assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn a_wrong_method_gets_a_problem_with_allow() {
+    let app = spawn(&[]).await;
+    let resp = app.client.get(app.url("/colorize")).send().await.unwrap();
+    assert_eq!(resp.headers()["allow"], "POST");
+    let p = expect_problem(resp, 405).await;
+    assert!(p["detail"].as_str().unwrap().contains("does not take GET"), "{p}");
+    let resp = app.client.delete(app.url("/info")).send().await.unwrap();
+    assert!(resp.headers()["allow"].to_str().unwrap().contains("GET"));
+    expect_problem(resp, 405).await;
 }

@@ -513,7 +513,7 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
     done.timings.queue = waited;
     done.timings.infer = infer;
     state.metrics.observe_stages(engine.name(), &done.timings);
-    state.metrics.images.with_label_values(&[engine.name(), format.extension()]).inc();
+    state.metrics.images.with_label_values(&[engine.name(), format.name()]).inc();
 
     // Only the encoded answer stays reserved, until it has been sent.
     reservation.resize(done.bytes.len() as u64).expect("shrinking always succeeds");
@@ -673,6 +673,16 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 
 pub async fn not_found(uri: axum::http::Uri) -> Problem {
     Problem::not_found(uri.path())
+}
+
+/// A known path with a method it does not take (axum adds the `Allow` header).
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        format!("{} does not take {method}; see the Allow header and /docs", uri.path()),
+    )
 }
 
 #[cfg(test)]

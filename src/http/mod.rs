@@ -21,7 +21,9 @@ use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
+use tower_http::LatencyUnit;
+use tracing::Level;
 
 pub use server::{serve, shutdown_signal, ServerHandle};
 
@@ -180,6 +182,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(web::routes())
         .merge(openapi::swagger(&state.models.names()))
         .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::disable())
         // Inside `track`, so that a panic is counted as the 500 it is answered with.
         .layer(CatchPanicLayer::custom(panic_response))
@@ -187,11 +190,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state.clone());
     let mut app = api
         .layer(middleware::from_fn(stamp_request_id))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
-            // Method, path and id only: no query strings, bodies or other request data in logs.
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+                    // Method, path and id only: no query strings, bodies or other request data in logs.
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                })
+                // One line per answered request at info (status and latency, in the request's span). A 5xx
+                // is not logged again here: its cause is logged at error where it happens, and 503s
+                // (overload, not ready) are expected answers, not faults.
+                .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Millis))
+                .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
+        )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid));
     if let Some(c) = cors(&state.cors_origins) {
