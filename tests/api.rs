@@ -489,3 +489,17 @@ async fn a_wrong_method_gets_a_problem_with_allow() {
     assert!(resp.headers()["allow"].to_str().unwrap().contains("GET"));
     expect_problem(resp, 405).await;
 }
+
+#[tokio::test]
+async fn a_model_that_outputs_ab_says_temperature_is_not_used() {
+    let app = spawn(&["--model", "l2=tests/fixtures/untrained-l2.onnx"]).await;
+    let info: serde_json::Value = app.client.get(app.url("/info")).send().await.unwrap().json().await.unwrap();
+    let source = |name: &str| info["models"].as_array().unwrap().iter().find(|m| m["name"] == name).unwrap()["temperature_source"].clone();
+    assert_eq!(source("l2"), "not used");
+    assert_ne!(source("fixture"), "not used");
+    let resp = post_image(&app, "?model=l2&temperature=0.2", "image/png", gray_png(48, 48)).await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().get("x-colorizer-temperature").is_none(), "no temperature echoed for an ab model");
+    let resp = post_image(&app, "?temperature=0.2", "image/png", gray_png(48, 48)).await;
+    assert_eq!(resp.headers()["x-colorizer-temperature"], "0.2");
+}

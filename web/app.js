@@ -536,7 +536,7 @@ function showOutput(blob, format, headers, total, model) {
 
   el.requestId.textContent = headers.get("x-request-id") || "–";
   el.metaModel.textContent = usedModel + (model?.trained === false ? " (untrained)" : "");
-  el.metaTemp.textContent = usedTemp ? (model?.output === "ab" ? `${usedTemp} (not used by this model)` : usedTemp) : "–";
+  el.metaTemp.textContent = model?.output === "ab" ? "not used by this model" : usedTemp || "–";
   el.metaTotal.textContent = `${Math.round(total)} ms (${bytes(blob.size)} ${format.toUpperCase()})`;
   el.metaHints.textContent = headers.get("x-colorizer-hints") ?? "–";
   renderTimings(parseServerTiming(headers.get("server-timing")), total);

@@ -85,7 +85,8 @@ pub struct ModelInfo {
     pub inference_size: u32,
     /// Temperature used when a request gives none.
     pub default_temperature: f32,
-    /// Where the default temperature comes from: "model metadata" or "service default".
+    /// Where the default temperature comes from: "model metadata" or "service default"; "not
+    /// used" for models that output ab (they ignore temperature).
     pub temperature_source: String,
     /// The model's own `colorizer.trained` metadata (false for untrained fixtures).
     pub trained: Option<bool>,
@@ -187,6 +188,7 @@ impl Engine {
         let contract = Contract::detect(first).map_err(|reason| EngineError::Contract { name: name.clone(), reason })?;
         let meta = |key: &str| first.metadata().ok().and_then(|m| m.custom(key));
         let (default_temperature, temperature_source) = match meta("colorizer.temperature").and_then(|t| t.trim().parse::<f32>().ok()) {
+            _ if contract.output == OutputKind::Ab => (DEFAULT_TEMPERATURE, "not used"),
             Some(t) if t > 0.0 && t <= 1.0 => (t, "model metadata"),
             _ => (DEFAULT_TEMPERATURE, "service default"),
         };

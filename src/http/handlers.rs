@@ -15,7 +15,7 @@ use super::problem::Problem;
 use super::AppState;
 use crate::admission::{human_bytes, Refusal, Reservation};
 use crate::config::OutputFormat;
-use crate::engine::{InferError, ModelInfo};
+use crate::engine::{InferError, ModelInfo, OutputKind};
 use crate::hints;
 use crate::pipeline::{self, Limits, OutputOptions};
 
@@ -528,7 +528,10 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
     );
     h.insert("server-timing", HeaderValue::from_str(&server_timing(&done.timings)).expect("ascii"));
     h.insert("x-colorizer-model", HeaderValue::from_str(engine.name()).unwrap_or(HeaderValue::from_static("model")));
-    h.insert("x-colorizer-temperature", HeaderValue::from_str(&format!("{temperature}")).expect("ascii"));
+    if engine.info().output == OutputKind::Logits313 {
+        // Only where it applied: a model that outputs ab ignores the temperature.
+        h.insert("x-colorizer-temperature", HeaderValue::from_str(&format!("{temperature}")).expect("ascii"));
+    }
     h.insert("x-colorizer-hints", HeaderValue::from(hint_count));
     Ok(resp)
 }

@@ -195,6 +195,7 @@ test("desktop: upload, colour result of the right size, temperature, compare, do
   const l2req = colorizeRequests.at(-1);
   assert.equal(l2req.searchParams.get("model"), "l2");
   assert.equal(l2req.searchParams.get("temperature"), null);
+  assert.equal(await page.locator("#meta-temp").textContent(), "not used by this model");
   const s3 = await resultStats(page);
   assert.deepEqual([s3.width, s3.height], [W, H]);
   await page.getByLabel("Model").selectOption("fixture");
