@@ -83,6 +83,22 @@ pub struct Timings {
     pub encode: Duration,
 }
 
+impl Timings {
+    /// Every stage with its name, in pipeline order: the one list behind `Server-Timing` and the
+    /// `stage` label of the metrics (where the queue wait has its own histogram).
+    pub fn stages(&self) -> [(&'static str, Duration); 7] {
+        [
+            ("decode", self.decode),
+            ("resize", self.resize),
+            ("queue", self.queue),
+            ("infer", self.infer),
+            ("bin_decode", self.bin_decode),
+            ("upsample", self.upsample),
+            ("encode", self.encode),
+        ]
+    }
+}
+
 /// A decoded image ready for the model: its full-resolution L and the model-size L.
 pub struct Prepared {
     pub width: u32,

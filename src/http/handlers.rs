@@ -286,16 +286,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn server_timing(t: &pipeline::Timings) -> String {
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    format!(
-        "decode;dur={:.2}, resize;dur={:.2}, queue;dur={:.2}, infer;dur={:.2}, postprocess;dur={:.2}, encode;dur={:.2}",
-        ms(t.decode),
-        ms(t.resize),
-        ms(t.queue),
-        ms(t.infer),
-        ms(t.bin_decode + t.upsample),
-        ms(t.encode)
-    )
+    let stages: Vec<String> = t.stages().iter().map(|(name, d)| format!("{name};dur={:.2}", d.as_secs_f64() * 1000.0)).collect();
+    stages.join(", ")
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Problem> {
@@ -330,7 +322,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     responses(
         (status = 200, description = "The colorized image (PNG, JPEG or WebP), same size as the input",
             headers(
-                ("Server-Timing" = String, description = "Stage times in ms: decode, resize, queue, infer, postprocess, encode"),
+                ("Server-Timing" = String, description = "Stage times in ms: decode, resize, queue, infer, bin_decode, upsample, encode (the stage names of the metrics)"),
                 ("X-Request-Id" = String, description = "Request id (echoed if the client sent one)"),
                 ("X-Colorizer-Model" = String, description = "Name of the model that answered"),
                 ("X-Colorizer-Hints" = u32, description = "Number of colour hints applied"),

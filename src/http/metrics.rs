@@ -132,15 +132,10 @@ impl Metrics {
 
     /// Records the stage times of one colorized image.
     pub fn observe_stages(&self, model: &str, t: &Timings) {
-        for (stage, d) in [
-            ("decode", t.decode),
-            ("resize", t.resize),
-            ("infer", t.infer),
-            ("bin_decode", t.bin_decode),
-            ("upsample", t.upsample),
-            ("encode", t.encode),
-        ] {
-            self.stage_seconds.with_label_values(&[stage, model]).observe(d.as_secs_f64());
+        for (stage, d) in t.stages() {
+            if stage != "queue" {
+                self.stage_seconds.with_label_values(&[stage, model]).observe(d.as_secs_f64());
+            }
         }
         self.queue_wait_seconds.with_label_values(&[model]).observe(t.queue.as_secs_f64());
     }
