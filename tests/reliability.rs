@@ -97,11 +97,14 @@ async fn shutdown_makes_readiness_fail_at_once_and_drains() {
     let inflight: Vec<_> =
         (0..3).map(|_| app.client.post(app.url("/colorize")).header("content-type", "image/png").body(body.clone()).send()).collect();
     let all = tokio::spawn(futures::future::join_all(inflight));
-    // All three admitted (one running, two queued) before the shutdown, however busy the machine.
+    // All three past their body (each either waiting for the session or already started) before
+    // the shutdown, however busy the machine.
+    let engine = app.state.models.get(None).unwrap().clone();
+    let runs_before = engine.runs();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while app.state.models.iter().map(|e| e.queue_depth()).sum::<usize>() < 2 {
-        assert!(Instant::now() < deadline, "the three requests were not admitted");
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    while engine.queue_depth() as u64 + (engine.runs() - runs_before) < 3 {
+        assert!(Instant::now() < deadline, "the three requests did not reach the model");
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     app.trigger_shutdown();
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -116,28 +119,7 @@ async fn shutdown_makes_readiness_fail_at_once_and_drains() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_drains_and_exits_zero() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_colorizer"))
-        .args([
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--no-embedded-models",
-            "--model",
-            FIXTURE,
-            "--pool-size",
-            "2",
-            "--queue",
-            "16",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    wait_ready(&client, &base).await;
+    let (mut child, client, base) = start_service(port, &["--pool-size", "2", "--queue", "16"], &[]).await;
     let body = gray_png(800, 600);
     let reqs: Vec<_> = (0..8)
         .map(|_| {
@@ -216,27 +198,7 @@ async fn clients_that_give_up_while_queued_leave_no_trace() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_5xx_is_logged_with_its_cause_and_the_request_id() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_colorizer"))
-        .args([
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--no-embedded-models",
-            "--model",
-            FIXTURE,
-            "--fault-injection",
-        ])
-        .env("RUST_LOG", "error")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    wait_ready(&client, &base).await;
+    let (child, client, base) = start_service(port, &["--fault-injection"], &[("RUST_LOG", "error"), ("NO_COLOR", "1")]).await;
     let resp = client
         .post(format!("{base}/colorize"))
         .header("content-type", "image/png")
@@ -261,6 +223,24 @@ async fn a_5xx_is_logged_with_its_cause_and_the_request_id() {
     let line = log.lines().find(|l| l.contains("a pipeline stage panicked")).unwrap_or_else(|| panic!("no error line for the 5xx:\n{log}"));
     assert!(line.contains("ERROR") && line.contains("req-5xx-test-42"), "{line}");
     assert!(line.contains("fault injection: panic inside the pipeline"), "the cause is logged: {line}");
+}
+
+/// The service binary as a child process on `port` with the fixture model, `extra` flags and
+/// `env` (stdout discarded, stderr piped), once ready: the child, a client and the base URL.
+async fn start_service(port: u16, extra: &[&str], env: &[(&str, &str)]) -> (std::process::Child, reqwest::Client, String) {
+    let port_text = port.to_string();
+    let child = Command::new(env!("CARGO_BIN_EXE_colorizer"))
+        .args(["serve", "--host", "127.0.0.1", "--port", &port_text, "--no-embedded-models", "--model", FIXTURE])
+        .args(extra)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&client, &base).await;
+    (child, client, base)
 }
 
 /// Polls `/readyz` of a service started as a child process until it answers 200 (20 s at most).
