@@ -170,8 +170,7 @@ pub fn colorize(args: ColorizeArgs) -> ExitCode {
         format: args.format,
         quality: args.quality,
     };
-    let limits =
-        Limits { max_pixels: args.limits.max_pixels, max_side: args.limits.max_side, max_decode_bytes: args.limits.max_decode_bytes };
+    let limits = args.limits.decode_limits();
     let Collected { jobs, skipped: not_images, missing } = collect_jobs(&args.inputs);
     if let Err(e) = std::fs::create_dir_all(&args.output) {
         eprintln!("error: cannot create {}: {e}", args.output.display());

@@ -70,6 +70,13 @@ pub struct LimitArgs {
     pub max_decode_bytes: u64,
 }
 
+impl LimitArgs {
+    /// The decoding limits these flags set (the server and the CLI both use this).
+    pub fn decode_limits(&self) -> crate::pipeline::Limits {
+        crate::pipeline::Limits { max_pixels: self.max_pixels, max_side: self.max_side, max_decode_bytes: self.max_decode_bytes }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on.

@@ -12,7 +12,6 @@ use crate::config::ServeArgs;
 use crate::engine::init_runtime;
 use crate::http::{self, metrics::Metrics, AppState, ServerHandle};
 use crate::models::Models;
-use crate::pipeline::Limits;
 
 /// Logs to stderr, as text or JSON lines, filtered by RUST_LOG (default info).
 pub fn init_tracing(json: bool) {
@@ -50,11 +49,7 @@ pub async fn build(args: &ServeArgs, started: Instant) -> anyhow::Result<Service
     );
     let state = Arc::new(AppState {
         models,
-        limits: Limits {
-            max_pixels: args.limits.max_pixels,
-            max_side: args.limits.max_side,
-            max_decode_bytes: args.limits.max_decode_bytes,
-        },
+        limits: args.limits.decode_limits(),
         budget: crate::admission::MemoryBudget::new(budget.bytes),
         budget_source: budget.source,
         max_body_bytes: args.limits.max_body_bytes,
