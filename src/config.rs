@@ -162,13 +162,12 @@ impl OutputFormat {
             Self::Webp => "webp",
         }
     }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "png" => Some(Self::Png),
-            "jpeg" | "jpg" => Some(Self::Jpeg),
-            "webp" => Some(Self::Webp),
-            _ => None,
-        }
+    /// Every format, in the order the API lists them.
+    pub const ALL: [Self; 3] = [Self::Png, Self::Jpeg, Self::Webp];
+
+    /// The format of an API name, exactly as `name` spells it (`png`, `jpeg`, `webp`).
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == s)
     }
 }
 

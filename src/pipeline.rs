@@ -133,7 +133,7 @@ pub struct Colorized {
 
 /// Checks a temperature (0 < T <= 1).
 pub fn check_temperature(t: f32) -> Result<f32, PipelineError> {
-    if t.is_finite() && t > 0.0 && t <= 1.0 {
+    if crate::color::temperature_in_range(t as f64) {
         Ok(t)
     } else {
         Err(PipelineError::BadParameter(format!("temperature must be in (0, 1], got {t}")))

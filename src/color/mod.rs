@@ -17,3 +17,9 @@ pub const NUM_BINS: usize = 313;
 
 /// Default decoding temperature of Zhang et al. (1 / 2.606 in the reference code).
 pub const DEFAULT_TEMPERATURE: f32 = 0.38;
+
+/// The temperatures the annealed mean takes: 0 < T <= 1 (the one range check of requests, the
+/// CLI and model metadata).
+pub fn temperature_in_range(t: f64) -> bool {
+    t.is_finite() && t > 0.0 && t <= 1.0
+}

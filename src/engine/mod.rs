@@ -189,7 +189,7 @@ impl Engine {
         let meta = |key: &str| first.metadata().ok().and_then(|m| m.custom(key));
         let (default_temperature, temperature_source) = match meta("colorizer.temperature").and_then(|t| t.trim().parse::<f32>().ok()) {
             _ if contract.output == OutputKind::Ab => (DEFAULT_TEMPERATURE, "not used"),
-            Some(t) if t > 0.0 && t <= 1.0 => (t, "model metadata"),
+            Some(t) if crate::color::temperature_in_range(t as f64) => (t, "model metadata"),
             _ => (DEFAULT_TEMPERATURE, "service default"),
         };
         let model_size = meta("colorizer.input_size").and_then(|s| s.trim().parse::<u32>().ok()).filter(|s| (16..=2048).contains(s));

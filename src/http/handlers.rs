@@ -56,20 +56,16 @@ fn parse_query(raw: Option<&str>) -> Result<Parsed, Problem> {
             "temperature" => {
                 let bad = || Problem::invalid_parameter(format!("temperature must be a number in (0, 1], got {v:?}"));
                 let t: f64 = v.trim().parse().map_err(|_| bad())?;
-                if !(t.is_finite() && t > 0.0 && t <= 1.0) {
+                if !crate::color::temperature_in_range(t) {
                     return Err(bad());
                 }
                 // Below f32's smallest normal value, T is the mode all the same.
                 p.temperature = Some((t as f32).max(f32::MIN_POSITIVE));
             }
             "format" => {
-                let exact = ["png", "jpeg", "webp"].contains(&v.as_str());
-                p.format = Some(OutputFormat::parse(&v).filter(|_| exact).ok_or_else(|| {
-                    Problem::invalid_parameter(format!("format must be png, jpeg or webp, got {v:?}")).with_allowed(vec![
-                        "png".into(),
-                        "jpeg".into(),
-                        "webp".into(),
-                    ])
+                p.format = Some(OutputFormat::from_name(&v).ok_or_else(|| {
+                    Problem::invalid_parameter(format!("format must be png, jpeg or webp, got {v:?}"))
+                        .with_allowed(OutputFormat::ALL.iter().map(|f| f.name().to_string()).collect())
                 })?);
             }
             "quality" => {
