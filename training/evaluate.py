@@ -207,37 +207,33 @@ def evaluate(data: str, models: dict[str, str], temperatures=SWEEP, threads: int
             for s in range(0, len(idx), batch):
                 sub = idx[s:s + batch]
                 L = np.stack([photos[i]["L"] for i in sub])
+
+                def add_batch(row, ab, info):
+                    rgb = to_rgb8(L, ab)
+                    abn = ab.permute(0, 2, 3, 1).numpy()
+                    for j, i in enumerate(sub):
+                        add(row, i, rgb[j], abn[j], info)
                 ti = time.time()
                 raw = col.raw(L)
                 infer_s += time.time() - ti
                 if col.kind == "ce":
                     ts = sorted(set(list(temperatures) + [col.temperature]))
                     for T in ts:
-                        ab = decode_to_ab(raw, pts, T, shape)
-                        rgb = to_rgb8(L, ab)
-                        abn = ab.permute(0, 2, 3, 1).numpy()
-                        for j, i in enumerate(sub):
-                            add(f"{name} T={T:g}", i, rgb[j], abn[j],
-                                {"model": name, "T": T, "kind": "ce", "default_T": T == col.temperature})
+                        add_batch(f"{name} T={T:g}", decode_to_ab(raw, pts, T, shape),
+                                  {"model": name, "T": T, "kind": "ce", "default_T": T == col.temperature})
                 else:
-                    ab = decode_to_ab(raw, pts, None, shape)
-                    rgb = to_rgb8(L, ab)
-                    abn = ab.permute(0, 2, 3, 1).numpy()
-                    for j, i in enumerate(sub):
-                        add(name, i, rgb[j], abn[j], {"model": name, "T": None, "kind": "l2"})
-                if col.takes_hints:
+                    add_batch(name, decode_to_ab(raw, pts, None, shape), {"model": name, "T": None, "kind": "l2"})
+                if col.takes_hints and hint_counts:
+                    ab_true = torch.from_numpy(np.stack([photos[i]["ab"] for i in sub])).permute(0, 3, 1, 2).float()
                     for n_hints in hint_counts:
-                        ab_true = torch.from_numpy(np.stack([photos[i]["ab"] for i in sub])).permute(0, 3, 1, 2).float()
                         hint_maps = true_colour_hints(ab_true, col.model_hw(*shape), n_hints, hint_seed, sub[0])
-                        pred = decode_to_ab(col.raw(L, hint_maps), pts, col.temperature, shape)
+                        # no hints is an all-zero map: the output computed above
+                        hint_raw = raw if n_hints == 0 else col.raw(L, hint_maps)
                         if keep_outputs:
                             for j, i in enumerate(sub):
                                 outputs.setdefault(f"{name} hints={n_hints} maps", {})[i] = hint_maps[j]
-                        rgb = to_rgb8(L, pred)
-                        abn = pred.permute(0, 2, 3, 1).numpy()
-                        for j, i in enumerate(sub):
-                            add(f"{name} hints={n_hints}", i, rgb[j], abn[j],
-                                {"model": f"{name}+hints", "T": col.temperature, "kind": "hints", "hints": n_hints})
+                        add_batch(f"{name} hints={n_hints}", decode_to_ab(hint_raw, pts, col.temperature, shape),
+                                  {"model": f"{name}+hints", "T": col.temperature, "kind": "hints", "hints": n_hints})
         meta[name]["kind"] = col.kind
         meta[name]["hints"] = col.takes_hints
         meta[name]["infer_ms_per_image"] = 1000 * infer_s / len(photos)
