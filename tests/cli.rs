@@ -18,9 +18,13 @@ fn tempdir(name: &str) -> PathBuf {
     d
 }
 
+/// `colorizer colorize ARGS --model MODEL --quiet`, run to its end.
+fn colorize_with(model: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_colorizer")).arg("colorize").args(args).args(["--model", model, "--quiet"]).output().unwrap()
+}
+
 fn run(args: &[&str]) -> (bool, String, String) {
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_colorizer")).arg("colorize").args(args).args(["--model", MODEL, "--quiet"]).output().unwrap();
+    let out = colorize_with(MODEL, args);
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
@@ -119,8 +123,7 @@ fn hints_from_a_file_colour_one_image() {
     write(&hints, br##"[{"x": 20, "y": 70, "color": "#d02020"}]"##);
     let out = root.join("out");
     let cli = |args: &[&str], model: &str| {
-        let o =
-            Command::new(env!("CARGO_BIN_EXE_colorizer")).arg("colorize").args(args).args(["--model", model, "--quiet"]).output().unwrap();
+        let o = colorize_with(model, args);
         (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
     };
     let (i, o, h) = (input.to_str().unwrap(), out.to_str().unwrap(), hints.to_str().unwrap());
