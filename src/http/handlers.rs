@@ -460,7 +460,7 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
                 "colorizing this {}x{} image as {} needs about {}, more than the service's whole memory budget ({}); send a smaller image{}",
                 header.width,
                 header.height,
-                format.extension(),
+                format.name(),
                 human_bytes(needed),
                 human_bytes(total),
                 if format == OutputFormat::Jpeg { "" } else { " or ask for format=jpeg, which needs less" }

@@ -101,25 +101,17 @@ impl Problem {
     pub fn image_too_large(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "image-too-large", "Image too large", detail)
     }
-    pub fn overloaded() -> Self {
-        let mut p = Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
-            "Overloaded",
-            "all sessions are busy and the queue is full; retry later",
-        );
+    /// 503 "overloaded" with `Retry-After: 1`, saying which resource is taken.
+    fn busy(detail: &str) -> Self {
+        let mut p = Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "Overloaded", detail);
         p.retry_after = Some(1);
         p
     }
+    pub fn overloaded() -> Self {
+        Self::busy("all sessions are busy and the queue is full; retry later")
+    }
     pub fn memory_busy() -> Self {
-        let mut p = Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
-            "Overloaded",
-            "the memory the service may use for requests is taken by other requests now; retry later",
-        );
-        p.retry_after = Some(1);
-        p
+        Self::busy("the memory the service may use for requests is taken by other requests now; retry later")
     }
     pub fn too_large_for_memory(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "Request body too large", detail)
