@@ -4,6 +4,8 @@
 //! queue) is `crate::admission::Slots`, held here per model.
 
 mod contract;
+mod info;
+mod run;
 mod runtime;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -11,18 +13,14 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use ort::session::Session;
-use ort::value::TensorRef;
-use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 pub use contract::{Contract, InputSize, OutputKind};
+pub use info::{ModelInfo, DEFAULT_INFERENCE_SIZE};
 pub use runtime::{init_runtime, RuntimeError};
 
 use crate::admission::{Slot, Slots};
-use crate::color::{AbPlanes, DEFAULT_TEMPERATURE};
-
-/// Default short side of the inference image for dynamic models without metadata.
-pub const DEFAULT_INFERENCE_SIZE: u32 = 256;
+use crate::color::AbPlanes;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -64,40 +62,6 @@ pub struct PoolOptions {
     pub queue: usize,
     /// Overrides the model's preferred inference size (dynamic models only).
     pub inference_size: Option<u32>,
-}
-
-/// What `/info` says of a model.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct ModelInfo {
-    /// Name used in `?model=`.
-    pub name: String,
-    /// sha256 of the ONNX file.
-    pub sha256: String,
-    /// Size of the ONNX file in bytes.
-    pub file_bytes: usize,
-    /// "embedded" or the path the model was loaded from.
-    pub origin: String,
-    /// `logits313` (decoded in the service, temperature applies) or `ab` (decoded by the model).
-    pub output: OutputKind,
-    /// Input size: fixed `[H, W]`, or null for dynamic.
-    pub fixed_input: Option<[u32; 2]>,
-    /// Short side the image is resized to for this model (dynamic models).
-    pub inference_size: u32,
-    /// Temperature used when a request gives none.
-    pub default_temperature: f32,
-    /// Where the default temperature comes from: "model metadata" or "service default"; "not
-    /// used" for models that output ab (they ignore temperature).
-    pub temperature_source: String,
-    /// The model's own `colorizer.trained` metadata (false for untrained fixtures).
-    pub trained: Option<bool>,
-    /// The model's `colorizer.description` metadata.
-    pub description: Option<String>,
-    /// Whether the model takes colour hints (the `hints` part of `POST /colorize`).
-    pub hints: bool,
-    /// Sessions in the pool.
-    pub pool_size: usize,
-    /// Intra-op threads per session.
-    pub threads: usize,
 }
 
 /// The raw output of one inference.
@@ -186,36 +150,7 @@ impl Engine {
         }
         let first = &sessions[0];
         let contract = Contract::detect(first).map_err(|reason| EngineError::Contract { name: name.clone(), reason })?;
-        let meta = |key: &str| first.metadata().ok().and_then(|m| m.custom(key));
-        let (default_temperature, temperature_source) = match meta("colorizer.temperature").and_then(|t| t.trim().parse::<f32>().ok()) {
-            _ if contract.output == OutputKind::Ab => (DEFAULT_TEMPERATURE, "not used"),
-            Some(t) if crate::color::temperature_in_range(t as f64) => (t, "model metadata"),
-            _ => (DEFAULT_TEMPERATURE, "service default"),
-        };
-        let model_size = meta("colorizer.input_size").and_then(|s| s.trim().parse::<u32>().ok()).filter(|s| (16..=2048).contains(s));
-        let inference_size = match contract.input {
-            InputSize::Fixed { height, width } => height.min(width),
-            InputSize::Dynamic => round8(opts.inference_size.or(model_size).unwrap_or(DEFAULT_INFERENCE_SIZE)),
-        };
-        let info = ModelInfo {
-            name: name.clone(),
-            sha256: hex::encode(Sha256::digest(&source.bytes)),
-            file_bytes: source.bytes.len(),
-            origin: source.origin.clone(),
-            output: contract.output,
-            fixed_input: match contract.input {
-                InputSize::Fixed { height, width } => Some([height, width]),
-                InputSize::Dynamic => None,
-            },
-            inference_size,
-            default_temperature,
-            temperature_source: temperature_source.to_string(),
-            trained: meta("colorizer.trained").map(|v| v.trim().eq_ignore_ascii_case("true")),
-            description: meta("colorizer.description"),
-            hints: contract.hints,
-            pool_size: sessions.len(),
-            threads: opts.threads,
-        };
+        let info = ModelInfo::describe(source, &contract, first, &opts, sessions.len());
         let pool = sessions.len();
         Ok(Self {
             info,
@@ -344,39 +279,7 @@ impl Engine {
     /// One inference on a given session. A hint model without hints gets an all-zero hint map.
     fn run_on(&self, session: &mut Session, input: &[f32], hints: Option<&[f32]>, h: usize, w: usize) -> Result<ModelOutput, EngineError> {
         self.runs.fetch_add(1, Ordering::AcqRel);
-        let run_err = EngineError::Run;
-        let tensor = TensorRef::from_array_view(([1usize, 1, h, w], input)).map_err(run_err)?;
-        let outputs = if self.contract.hints {
-            let zeros;
-            let map = match hints {
-                Some(m) => m,
-                None => {
-                    zeros = vec![0.0f32; 3 * h * w];
-                    &zeros
-                }
-            };
-            let hint_tensor = TensorRef::from_array_view(([1usize, 3, h, w], map)).map_err(run_err)?;
-            session.run(ort::inputs![tensor, hint_tensor]).map_err(run_err)?
-        } else {
-            session.run(ort::inputs![tensor]).map_err(run_err)?
-        };
-        let (shape, data) = outputs[0].try_extract_tensor::<f32>().map_err(EngineError::Run)?;
-        let dims: Vec<i64> = shape.iter().copied().collect();
-        let channels = match self.contract.output {
-            OutputKind::Logits313 => crate::color::NUM_BINS,
-            OutputKind::Ab => 2,
-        };
-        if dims.len() != 4 || dims[0] != 1 || dims[1] != channels as i64 || dims[2] <= 0 || dims[3] <= 0 {
-            return Err(EngineError::BadOutput { got: dims, expected: format!("[1, {channels}, h, w]") });
-        }
-        let (oh, ow) = (dims[2] as usize, dims[3] as usize);
-        Ok(match self.contract.output {
-            OutputKind::Logits313 => ModelOutput::Logits { data: data.to_vec(), height: oh, width: ow },
-            OutputKind::Ab => {
-                let (a, b) = data.split_at(oh * ow);
-                ModelOutput::Ab(AbPlanes { width: ow, height: oh, a: a.to_vec(), b: b.to_vec() })
-            }
-        })
+        run::run(session, &self.contract, input, hints, h, w)
     }
 
     fn lease(&self) -> Lease<'_> {
@@ -414,8 +317,4 @@ pub enum InferError {
     Engine(#[source] EngineError),
     #[error("inference panicked")]
     Panicked(#[source] tokio::task::JoinError),
-}
-
-fn round8(v: u32) -> u32 {
-    (v.div_ceil(8) * 8).max(8)
 }

@@ -1,7 +1,9 @@
 //! The HTTP API: axum router, handlers, problem+json errors, OpenAPI, metrics, demo page, and
 //! the server loop with header timeouts and graceful drain.
 
-pub mod handlers;
+mod body;
+mod colorize;
+mod handlers;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
@@ -174,7 +176,7 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
 /// The application router.
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
-        .route("/colorize", post(handlers::colorize))
+        .route("/colorize", post(colorize::colorize))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/info", get(handlers::info))

@@ -7,8 +7,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::handlers;
 use super::AppState;
+use super::{colorize, handlers};
 
 struct Security;
 
@@ -30,7 +30,7 @@ impl Modify for Security {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "colorizer", description = "Colorizes grayscale photos with the 313-bin classification method of Zhang et al. (ECCV 2016); hint models also take user colour points (Zhang et al., SIGGRAPH 2017)."),
-    paths(handlers::colorize, handlers::healthz, handlers::readyz, handlers::info, handlers::metrics),
+    paths(colorize::colorize, handlers::healthz, handlers::readyz, handlers::info, handlers::metrics),
     components(schemas(super::problem::Problem, handlers::Info, handlers::Health, crate::engine::ModelInfo, crate::engine::OutputKind, crate::pipeline::Limits, crate::config::OutputFormat, crate::hints::Hint)),
     modifiers(&Security),
     tags(

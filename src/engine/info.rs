@@ -1,0 +1,85 @@
+//! What a model says of itself (`/info`): its hash, contract, inference size and default
+//! temperature, read from its `colorizer.*` metadata.
+
+use ort::session::Session;
+use sha2::{Digest, Sha256};
+
+use super::{Contract, InputSize, ModelSource, OutputKind, PoolOptions};
+use crate::color::DEFAULT_TEMPERATURE;
+
+/// Default short side of the inference image for dynamic models without metadata.
+pub const DEFAULT_INFERENCE_SIZE: u32 = 256;
+
+/// What `/info` says of a model.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ModelInfo {
+    /// Name used in `?model=`.
+    pub name: String,
+    /// sha256 of the ONNX file.
+    pub sha256: String,
+    /// Size of the ONNX file in bytes.
+    pub file_bytes: usize,
+    /// "embedded" or the path the model was loaded from.
+    pub origin: String,
+    /// `logits313` (decoded in the service, temperature applies) or `ab` (decoded by the model).
+    pub output: OutputKind,
+    /// Input size: fixed `[H, W]`, or null for dynamic.
+    pub fixed_input: Option<[u32; 2]>,
+    /// Short side the image is resized to for this model (dynamic models).
+    pub inference_size: u32,
+    /// Temperature used when a request gives none.
+    pub default_temperature: f32,
+    /// Where the default temperature comes from: "model metadata" or "service default"; "not
+    /// used" for models that output ab (they ignore temperature).
+    pub temperature_source: String,
+    /// The model's own `colorizer.trained` metadata (false for untrained fixtures).
+    pub trained: Option<bool>,
+    /// The model's `colorizer.description` metadata.
+    pub description: Option<String>,
+    /// Whether the model takes colour hints (the `hints` part of `POST /colorize`).
+    pub hints: bool,
+    /// Sessions in the pool.
+    pub pool_size: usize,
+    /// Intra-op threads per session.
+    pub threads: usize,
+}
+
+impl ModelInfo {
+    /// The description of a model loaded from `source` into `pool_size` sessions like `session`.
+    pub(super) fn describe(source: &ModelSource, contract: &Contract, session: &Session, opts: &PoolOptions, pool_size: usize) -> Self {
+        let meta = |key: &str| session.metadata().ok().and_then(|m| m.custom(key));
+        let (default_temperature, temperature_source) = match meta("colorizer.temperature").and_then(|t| t.trim().parse::<f32>().ok()) {
+            _ if contract.output == OutputKind::Ab => (DEFAULT_TEMPERATURE, "not used"),
+            Some(t) if crate::color::temperature_in_range(t as f64) => (t, "model metadata"),
+            _ => (DEFAULT_TEMPERATURE, "service default"),
+        };
+        let model_size = meta("colorizer.input_size").and_then(|s| s.trim().parse::<u32>().ok()).filter(|s| (16..=2048).contains(s));
+        let inference_size = match contract.input {
+            InputSize::Fixed { height, width } => height.min(width),
+            InputSize::Dynamic => round8(opts.inference_size.or(model_size).unwrap_or(DEFAULT_INFERENCE_SIZE)),
+        };
+        ModelInfo {
+            name: source.name.clone(),
+            sha256: hex::encode(Sha256::digest(&source.bytes)),
+            file_bytes: source.bytes.len(),
+            origin: source.origin.clone(),
+            output: contract.output,
+            fixed_input: match contract.input {
+                InputSize::Fixed { height, width } => Some([height, width]),
+                InputSize::Dynamic => None,
+            },
+            inference_size,
+            default_temperature,
+            temperature_source: temperature_source.to_string(),
+            trained: meta("colorizer.trained").map(|v| v.trim().eq_ignore_ascii_case("true")),
+            description: meta("colorizer.description"),
+            hints: contract.hints,
+            pool_size,
+            threads: opts.threads,
+        }
+    }
+}
+
+fn round8(v: u32) -> u32 {
+    (v.div_ceil(8) * 8).max(8)
+}

@@ -1,0 +1,52 @@
+//! One inference on one session: the tensors in, the output checked against the contract.
+
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use super::{Contract, EngineError, ModelOutput, OutputKind};
+use crate::color::AbPlanes;
+
+/// Runs `session` on a `[1, 1, h, w]` L image and, for hint models, its `[1, 3, h, w]` hint map
+/// (a hint model without hints gets an all-zero map).
+pub(super) fn run(
+    session: &mut Session,
+    contract: &Contract,
+    input: &[f32],
+    hints: Option<&[f32]>,
+    h: usize,
+    w: usize,
+) -> Result<ModelOutput, EngineError> {
+    let run_err = EngineError::Run;
+    let tensor = TensorRef::from_array_view(([1usize, 1, h, w], input)).map_err(run_err)?;
+    let outputs = if contract.hints {
+        let zeros;
+        let map = match hints {
+            Some(m) => m,
+            None => {
+                zeros = vec![0.0f32; 3 * h * w];
+                &zeros
+            }
+        };
+        let hint_tensor = TensorRef::from_array_view(([1usize, 3, h, w], map)).map_err(run_err)?;
+        session.run(ort::inputs![tensor, hint_tensor]).map_err(run_err)?
+    } else {
+        session.run(ort::inputs![tensor]).map_err(run_err)?
+    };
+    let (shape, data) = outputs[0].try_extract_tensor::<f32>().map_err(EngineError::Run)?;
+    let dims: Vec<i64> = shape.iter().copied().collect();
+    let channels = match contract.output {
+        OutputKind::Logits313 => crate::color::NUM_BINS,
+        OutputKind::Ab => 2,
+    };
+    if dims.len() != 4 || dims[0] != 1 || dims[1] != channels as i64 || dims[2] <= 0 || dims[3] <= 0 {
+        return Err(EngineError::BadOutput { got: dims, expected: format!("[1, {channels}, h, w]") });
+    }
+    let (oh, ow) = (dims[2] as usize, dims[3] as usize);
+    Ok(match contract.output {
+        OutputKind::Logits313 => ModelOutput::Logits { data: data.to_vec(), height: oh, width: ow },
+        OutputKind::Ab => {
+            let (a, b) = data.split_at(oh * ow);
+            ModelOutput::Ab(AbPlanes { width: ow, height: oh, a: a.to_vec(), b: b.to_vec() })
+        }
+    })
+}
