@@ -107,3 +107,14 @@ def test_evaluation_hints_are_the_same_for_every_model():
     assert a.shape == (3, 3, 24, 32) and np.array_equal(a, b)
     assert ((a[:, 2] == 1).reshape(3, -1).sum(1) >= 5).all()
     assert not np.array_equal(a, true_colour_hints(ab, (24, 32), 5, 1, 7))
+
+
+def test_vectorised_simulation_equals_painting_hints_one_by_one():
+    torch.manual_seed(3)
+    ab = torch.randn(5, 2, 17, 23) * 40
+    counts = [0, 1, 12, 40, 7]      # 40 points on a small image: many overlaps and border clips
+    for seed in range(4):
+        fast = hints.simulate(ab, counts, np.random.default_rng(seed))
+        ref = hints.simulate_sequential(ab, counts, np.random.default_rng(seed))
+        assert torch.equal(fast[:, 2], ref[:, 2])
+        assert torch.allclose(fast, ref, atol=1e-4)
