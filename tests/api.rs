@@ -294,6 +294,9 @@ async fn api_keys_protect_colorize_but_not_the_probes() {
     for probe in ["/healthz", "/readyz", "/metrics", "/info"] {
         assert_eq!(app.client.get(app.url(probe)).send().await.unwrap().status(), 200, "{probe}");
     }
+    // The key layer guards the methods /colorize takes: a wrong method is a 405 all the same.
+    expect_problem(app.client.get(app.url("/colorize")).send().await.unwrap(), 405).await;
+    assert_eq!(metric(&app, "colorizer_rejected_total{reason=\"unauthorized\"}").await, Some(2.0));
     let info: serde_json::Value = app.client.get(app.url("/info")).send().await.unwrap().json().await.unwrap();
     assert_eq!(info["auth_required"], true);
     assert!(!info.to_string().contains("key-one"), "keys never leave the process");

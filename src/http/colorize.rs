@@ -22,24 +22,6 @@ use crate::hints;
 use crate::pipeline::{self, Limits, OutputOptions};
 use query::{negotiate, parse_query, ColorizeQuery};
 
-fn check_auth(state: &AppState, headers: &HeaderMap) -> Result<(), Problem> {
-    if state.api_keys.is_empty() {
-        return Ok(());
-    }
-    let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
-    match given {
-        Some(key) if state.api_keys.iter().any(|k| constant_time_eq(k.as_bytes(), key.as_bytes())) => Ok(()),
-        _ => {
-            state.metrics.rejected.with_label_values(&["unauthorized"]).inc();
-            Err(Problem::unauthorized())
-        }
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 fn server_timing(t: &pipeline::Timings) -> String {
     let stages: Vec<String> = t.stages().iter().map(|(name, d)| format!("{name};dur={:.2}", d.as_secs_f64() * 1000.0)).collect();
     stages.join(", ")
@@ -125,12 +107,11 @@ enum Fault {
     Slow,
 }
 
-/// Authentication, readiness, parameters, media type and model: everything decided from the
-/// request line and headers. A model whose places (pool + queue) are all taken refuses here, so
-/// that its clients need not send a body first; the place itself is taken once the body is read,
-/// so that slow uploads do not hold places.
+/// Readiness, parameters, media type and model: everything decided from the request line and
+/// headers (the API key was checked by the `auth` layer). A model whose places (pool + queue)
+/// are all taken refuses here, so that its clients need not send a body first; the place itself
+/// is taken once the body is read, so that slow uploads do not hold places.
 fn check(state: &AppState, query: Option<&str>, headers: &HeaderMap) -> Result<Checked, Problem> {
-    check_auth(state, headers)?;
     if !state.is_ready() {
         return Err(Problem::not_ready("the service is starting or shutting down"));
     }

@@ -1,6 +1,7 @@
 //! The HTTP API: axum router, handlers, problem+json errors, OpenAPI, metrics, demo page, and
 //! the server loop with header timeouts and graceful drain.
 
+mod auth;
 mod body;
 mod colorize;
 mod handlers;
@@ -176,7 +177,9 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
 /// The application router.
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
-        .route("/colorize", post(colorize::colorize))
+        // Protected routes: the API key layer runs only for the methods they take (a wrong method
+        // is a 405 either way).
+        .route("/colorize", post(colorize::colorize).route_layer(middleware::from_fn_with_state(state.clone(), auth::require_api_key)))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/info", get(handlers::info))
