@@ -1,8 +1,9 @@
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
-use colorizer::config::{Cli, Command};
+use colorizer::config::{Cli, Command, ServeArgs};
+use colorizer::startup::Application;
 
 fn main() -> ExitCode {
     let started = Instant::now();
@@ -15,7 +16,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(args: colorizer::config::ServeArgs, started: Instant) -> ExitCode {
+fn serve(args: ServeArgs, started: Instant) -> ExitCode {
     colorizer::startup::init_tracing(args.log_json);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -24,8 +25,16 @@ fn serve(args: colorizer::config::ServeArgs, started: Instant) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(colorizer::startup::run(args, started)) {
-        Ok(_) => ExitCode::SUCCESS,
+    let served = rt.block_on(async {
+        let app = Application::build(&args, started).await?;
+        app.spawn_warm_up();
+        app.run_until_stopped().await
+    });
+    // The drain is over (or timed out): inference still running on blocking threads is not
+    // waited for beyond this.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("error: {e:#}");

@@ -331,7 +331,7 @@ async fn a_model_that_breaks_the_contract_is_refused_at_start() {
     let junk = dir.join("junk.onnx");
     std::fs::write(&junk, b"definitely not a protobuf").unwrap();
     let spec = format!("junk={}", junk.display());
-    let err = colorizer::startup::build(&args(&["--model", &spec]), std::time::Instant::now()).await.err().expect("refused");
+    let err = colorizer::startup::Application::build(&args(&["--model", &spec]), std::time::Instant::now()).await.err().expect("refused");
     let msg = format!("{err:#}");
     assert!(msg.contains("junk"), "{msg}");
     // Real ONNX files whose inputs or outputs are off: the reason names the part.
@@ -339,12 +339,13 @@ async fn a_model_that_breaks_the_contract_is_refused_at_start() {
         [("bad-three-channel-output.onnx", "3 channels"), ("bad-rgb-input.onnx", "[N, 1, H, W]"), ("bad-two-inputs.onnx", "2 inputs")]
     {
         let spec = format!("bad=tests/fixtures/{file}");
-        let err = colorizer::startup::build(&args(&["--model", &spec]), std::time::Instant::now()).await.err().expect("refused");
+        let err =
+            colorizer::startup::Application::build(&args(&["--model", &spec]), std::time::Instant::now()).await.err().expect("refused");
         let msg = format!("{err:#}");
         assert!(msg.contains("does not follow the model contract") && msg.contains(reason), "{file}: {msg}");
     }
     // A missing file says so.
-    let err = colorizer::startup::build(&args(&["--model", "gone=/nonexistent/model.onnx"]), std::time::Instant::now())
+    let err = colorizer::startup::Application::build(&args(&["--model", "gone=/nonexistent/model.onnx"]), std::time::Instant::now())
         .await
         .err()
         .expect("refused");

@@ -13,10 +13,10 @@ use image::GenericImageView;
 /// The service with only its embedded models (one session each), warmed up; its address.
 async fn serve_embedded() -> std::net::SocketAddr {
     let args = Cli::parse_from(["colorizer", "--host", "127.0.0.1", "--port", "0", "--pool-size", "1"]).serve;
-    let svc = colorizer::startup::build(&args, std::time::Instant::now()).await.unwrap();
-    colorizer::startup::spawn_warm_up(svc.state.clone()).await.unwrap();
-    let addr = svc.addr;
-    tokio::spawn(colorizer::http::serve(svc.listener, svc.app, svc.state, std::future::pending()));
+    let app = colorizer::startup::Application::build(&args, std::time::Instant::now()).await.unwrap();
+    app.spawn_warm_up().await.unwrap();
+    let addr = app.addr();
+    tokio::spawn(app.run_until(std::future::pending()));
     addr
 }
 

@@ -141,6 +141,48 @@ async fn sigterm_under_load_drains_and_exits_zero() {
     assert!(client.get(format!("{base}/healthz")).send().await.is_err(), "no longer listening");
 }
 
+/// A request still running when the drain timeout passes: serving ends saying so, and the
+/// process exits non-zero (an orchestrator sees that the shutdown cut work short).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_that_times_out_is_reported_and_exits_non_zero() {
+    let flags = ["--pool-size", "1", "--fault-injection", "--drain-timeout-s", "0"];
+    let slow = |client: &reqwest::Client, url: String| {
+        let req = client.post(url).header("content-type", "image/png").header("x-colorizer-fault", "slow");
+        tokio::spawn(req.body(gray_png(64, 64)).send())
+    };
+    // In process: run_until says the drain timed out.
+    let app = spawn(&flags).await;
+    let engine = app.state.models.get(None).unwrap().clone();
+    let _slow = slow(&app.client, app.url("/colorize"));
+    let waiting = Instant::now();
+    while engine.sessions_in_use() == 0 {
+        assert!(waiting.elapsed() < Duration::from_secs(10), "the slow request did not take the session");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(app.stop().await, colorizer::startup::Stopped::DrainTimedOut);
+    // The binary: SIGTERM with the slow request in flight, exit status non-zero.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (mut child, client, base) = start_service(port, &flags, &[]).await;
+    let _slow = slow(&client, format!("{base}/colorize"));
+    let waiting = Instant::now();
+    // In flight: the slow request and this scrape.
+    while metric_at(&client, &base, "colorizer_in_flight_requests").await < 2.0 {
+        assert!(waiting.elapsed() < Duration::from_secs(10), "the slow request did not arrive");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    assert!(!status.success(), "exit status {status} after a drain that timed out");
+}
+
+/// One sample of the `/metrics` of a service at `base`.
+async fn metric_at(client: &reqwest::Client, base: &str, sample: &str) -> f64 {
+    let text = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    text.lines().find_map(|l| l.strip_prefix(sample).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.trim().parse().ok())).unwrap()
+}
+
 /// Clients that give up while their request waits for a session: the queue-depth and in-flight
 /// gauges fall back to their resting values, and the abandoned requests are never run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

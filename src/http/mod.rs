@@ -28,7 +28,7 @@ use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
 use tracing::Level;
 
-pub use server::{serve, shutdown_signal, ServerHandle};
+pub(crate) use server::{serve, shutdown_signal};
 
 use crate::admission::MemoryBudget;
 use crate::models::Models;

@@ -15,7 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::AppState;
 
 /// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -31,15 +31,6 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-}
-
-/// How the serve loop ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ServerHandle {
-    /// Every in-flight request finished.
-    Drained,
-    /// The drain timeout passed with requests still running.
-    DrainTimedOut,
 }
 
 /// An open connection: holds its place under `--max-connections` and is counted in
@@ -64,8 +55,9 @@ impl Drop for OpenConnection {
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves; then readiness goes 503 at once, no new
-/// connections are accepted, and in-flight requests finish within the drain timeout.
-pub async fn serve(listener: TcpListener, app: axum::Router, state: Arc<AppState>, shutdown: impl Future<Output = ()>) -> ServerHandle {
+/// connections are accepted, and in-flight requests finish within the drain timeout. Returns
+/// whether they all did.
+pub(crate) async fn serve(listener: TcpListener, app: axum::Router, state: Arc<AppState>, shutdown: impl Future<Output = ()>) -> bool {
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(state.header_timeout).keep_alive(true);
     builder.http2().timer(TokioTimer::new());
@@ -110,11 +102,11 @@ pub async fn serve(listener: TcpListener, app: axum::Router, state: Arc<AppState
     match tokio::time::timeout(state.drain_timeout, graceful.shutdown()).await {
         Ok(()) => {
             tracing::info!("drained");
-            ServerHandle::Drained
+            true
         }
         Err(_) => {
             tracing::warn!("drain timeout passed with requests still in flight");
-            ServerHandle::DrainTimedOut
+            false
         }
     }
 }

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use colorizer::config::{Cli, ServeArgs};
-use colorizer::http::{AppState, ServerHandle};
+use colorizer::http::AppState;
+use colorizer::startup::{Application, Stopped};
 use image::{DynamicImage, GrayImage, ImageFormat, Luma, RgbImage};
 use tokio::sync::oneshot;
 
@@ -20,7 +21,7 @@ pub struct TestApp {
     pub state: Arc<AppState>,
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
-    pub handle: Option<tokio::task::JoinHandle<ServerHandle>>,
+    pub handle: Option<tokio::task::JoinHandle<Stopped>>,
 }
 
 impl TestApp {
@@ -29,7 +30,7 @@ impl TestApp {
     }
 
     /// Sends the shutdown signal (as SIGTERM would) and waits for the drain.
-    pub async fn stop(mut self) -> ServerHandle {
+    pub async fn stop(mut self) -> Stopped {
         let _ = self.shutdown.take().unwrap().send(());
         self.handle.take().unwrap().await.unwrap()
     }
@@ -50,14 +51,14 @@ pub fn args(extra: &[&str]) -> ServeArgs {
 /// Spawns the app with the untrained fixture model plus `extra` flags; `warm` waits for readiness.
 pub async fn spawn_with(extra: &[&str], warm: bool) -> TestApp {
     let args = args(extra);
-    let svc = colorizer::startup::build(&args, Instant::now()).await.expect("service builds");
+    let app = Application::build(&args, Instant::now()).await.expect("service builds");
     let (tx, rx) = oneshot::channel::<()>();
-    let (addr, state) = (svc.addr, svc.state.clone());
+    let (addr, state) = (app.addr(), app.state().clone());
     if warm {
-        colorizer::startup::spawn_warm_up(state.clone()).await.unwrap();
+        app.spawn_warm_up().await.unwrap();
         assert!(state.is_ready());
     }
-    let handle = tokio::spawn(colorizer::http::serve(svc.listener, svc.app, svc.state, async {
+    let handle = tokio::spawn(app.run_until(async {
         let _ = rx.await;
     }));
     TestApp {
