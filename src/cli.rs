@@ -126,12 +126,6 @@ fn run_job(
 /// `colorizer colorize IN... -o OUTDIR`.
 pub fn colorize(args: ColorizeArgs) -> ExitCode {
     let start = Instant::now();
-    if let Some(t) = args.temperature {
-        if let Err(e) = pipeline::check_temperature(t) {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    }
     let hints = match read_hints(&args) {
         Ok(h) => h,
         Err(e) => {
@@ -166,9 +160,9 @@ pub fn colorize(args: ColorizeArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let opts = OutputOptions {
-        temperature: args.temperature.unwrap_or(engine.info().default_temperature),
+        temperature: args.temperature.unwrap_or(engine.info().default_temperature).get(),
         format: args.format,
-        quality: args.quality,
+        quality: args.quality.get(),
     };
     let limits = args.limits.decode_limits();
     let Collected { jobs, skipped: not_images, missing } = collect_jobs(&args.inputs);

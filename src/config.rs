@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+
+pub use crate::params::OutputFormat;
+use crate::params::{JpegQuality, Temperature};
 
 #[derive(Debug, Parser)]
 #[command(name = "colorizer", version, about = "Colorizes grayscale photos (Zhang et al., ECCV 2016) over HTTP or from the command line")]
@@ -130,47 +133,6 @@ pub struct ServeArgs {
     pub fault_injection: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum OutputFormat {
-    Png,
-    Jpeg,
-    Webp,
-}
-
-impl OutputFormat {
-    pub fn mime(self) -> &'static str {
-        match self {
-            Self::Png => "image/png",
-            Self::Jpeg => "image/jpeg",
-            Self::Webp => "image/webp",
-        }
-    }
-    /// The name the API, the metrics and the CLI use (`png`, `jpeg`, `webp`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Png => "png",
-            Self::Jpeg => "jpeg",
-            Self::Webp => "webp",
-        }
-    }
-    /// The file name extension of the format's files.
-    pub fn extension(self) -> &'static str {
-        match self {
-            Self::Png => "png",
-            Self::Jpeg => "jpg",
-            Self::Webp => "webp",
-        }
-    }
-    /// Every format, in the order the API lists them.
-    pub const ALL: [Self; 3] = [Self::Png, Self::Jpeg, Self::Webp];
-
-    /// The format of an API name, exactly as `name` spells it (`png`, `jpeg`, `webp`).
-    pub fn from_name(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|f| f.name() == s)
-    }
-}
-
 #[derive(Debug, Clone, Args)]
 pub struct ColorizeArgs {
     /// Input files or folders (folders are walked recursively).
@@ -181,13 +143,13 @@ pub struct ColorizeArgs {
     pub output: PathBuf,
     /// Decoding temperature, 0 < T <= 1 (default: the model's own, else 0.38).
     #[arg(short, long)]
-    pub temperature: Option<f32>,
+    pub temperature: Option<Temperature>,
     /// Output format (default: png).
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Png)]
     pub format: OutputFormat,
     /// JPEG quality, 1..100.
-    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
-    pub quality: u8,
+    #[arg(long, default_value_t = JpegQuality::DEFAULT)]
+    pub quality: JpegQuality,
     /// Overwrite existing output files.
     #[arg(long)]
     pub force: bool,

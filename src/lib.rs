@@ -10,6 +10,7 @@ pub mod engine;
 pub mod hints;
 pub mod http;
 pub mod models;
+pub mod params;
 pub mod pipeline;
 pub mod startup;
 

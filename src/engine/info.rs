@@ -5,7 +5,7 @@ use ort::session::Session;
 use sha2::{Digest, Sha256};
 
 use super::{Contract, InputSize, ModelSource, OutputKind, PoolOptions};
-use crate::color::DEFAULT_TEMPERATURE;
+use crate::params::Temperature;
 
 /// Default short side of the inference image for dynamic models without metadata.
 pub const DEFAULT_INFERENCE_SIZE: u32 = 256;
@@ -28,7 +28,8 @@ pub struct ModelInfo {
     /// Short side the image is resized to for this model (dynamic models).
     pub inference_size: u32,
     /// Temperature used when a request gives none.
-    pub default_temperature: f32,
+    #[schema(value_type = f32)]
+    pub default_temperature: Temperature,
     /// Where the default temperature comes from: "model metadata" or "service default"; "not
     /// used" for models that output ab (they ignore temperature).
     pub temperature_source: String,
@@ -48,10 +49,10 @@ impl ModelInfo {
     /// The description of a model loaded from `source` into `pool_size` sessions like `session`.
     pub(super) fn describe(source: &ModelSource, contract: &Contract, session: &Session, opts: &PoolOptions, pool_size: usize) -> Self {
         let meta = |key: &str| session.metadata().ok().and_then(|m| m.custom(key));
-        let (default_temperature, temperature_source) = match meta("colorizer.temperature").and_then(|t| t.trim().parse::<f32>().ok()) {
-            _ if contract.output == OutputKind::Ab => (DEFAULT_TEMPERATURE, "not used"),
-            Some(t) if crate::color::temperature_in_range(t as f64) => (t, "model metadata"),
-            _ => (DEFAULT_TEMPERATURE, "service default"),
+        let (default_temperature, temperature_source) = match meta("colorizer.temperature").and_then(|t| t.parse::<Temperature>().ok()) {
+            _ if contract.output == OutputKind::Ab => (Temperature::DEFAULT, "not used"),
+            Some(t) => (t, "model metadata"),
+            None => (Temperature::DEFAULT, "service default"),
         };
         let model_size = meta("colorizer.input_size").and_then(|s| s.trim().parse::<u32>().ok()).filter(|s| (16..=2048).contains(s));
         let inference_size = match contract.input {

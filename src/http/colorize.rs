@@ -16,9 +16,9 @@ use super::body::{body_kind, content_length, read_body, refuse_unread, BodyKind,
 use super::problem::Problem;
 use super::AppState;
 use crate::admission::{human_bytes, Refusal, Reservation};
-use crate::config::OutputFormat;
 use crate::engine::{InferError, OutputKind};
 use crate::hints;
+use crate::params::{JpegQuality, OutputFormat, Temperature};
 use crate::pipeline::{self, Limits, OutputOptions};
 use query::{negotiate, parse_query, ColorizeQuery};
 
@@ -93,8 +93,8 @@ struct Checked {
     body_kind: BodyKind,
     engine: Arc<crate::engine::Engine>,
     format: OutputFormat,
-    temperature: f32,
-    quality: u8,
+    temperature: Temperature,
+    quality: JpegQuality,
     fault: Option<Fault>,
 }
 
@@ -132,7 +132,7 @@ fn check(state: &AppState, query: Option<&str>, headers: &HeaderMap) -> Result<C
     if engine.is_full() {
         return Err(overloaded(state));
     }
-    Ok(Checked { body_kind, engine, format, temperature, quality: q.quality, fault })
+    Ok(Checked { body_kind, engine, format, temperature, quality: q.quality.unwrap_or(JpegQuality::DEFAULT), fault })
 }
 
 fn overloaded(state: &AppState) -> Problem {
@@ -235,7 +235,7 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
         })?;
     let infer = t0.elapsed() - waited;
 
-    let opts = OutputOptions { temperature, format, quality };
+    let opts = OutputOptions { temperature: temperature.get(), format, quality: quality.get() };
     let (done, mut reservation, _slot) = blocking(move || (pipeline::finish(prepared, output, &opts), reservation, slot)).await?;
     let mut done = done?;
     done.timings.queue = waited;

@@ -2,74 +2,53 @@
 //! negotiated from `Accept`.
 
 use super::super::problem::Problem;
-use crate::config::OutputFormat;
+use crate::params::{JpegQuality, OutputFormat, Temperature};
 
-/// Query parameters of `POST /colorize`.
+/// Query parameters of `POST /colorize`: what the OpenAPI document lists and what a query is
+/// parsed into.
 #[derive(Debug, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct ColorizeQuery {
+pub(crate) struct ColorizeQuery {
     /// Decoding temperature, 0 < T <= 1: lower is more vivid (T -> 0 is the mode), 1 is the
     /// mean (safe, duller). Default: the model's own, else 0.38. Ignored by models that output ab.
     #[param(value_type = Option<f64>, exclusive_minimum = 0.0, maximum = 1.0)]
-    temperature: Option<f32>,
+    pub(crate) temperature: Option<Temperature>,
     /// Output format; default from `Accept`, else png. WebP is lossless.
     #[param(value_type = Option<OutputFormat>)]
-    format: Option<String>,
-    /// JPEG quality 1..100 (default 90).
-    #[param(minimum = 1, maximum = 100)]
-    quality: Option<u8>,
-    /// Model to use, one of the loaded models (`/info`); default: the service's default model.
-    model: Option<String>,
-}
-
-const QUERY_KEYS: [&str; 4] = ["temperature", "format", "quality", "model"];
-
-/// A query as parsed.
-pub(crate) struct Parsed {
-    pub(crate) temperature: Option<f32>,
     pub(crate) format: Option<OutputFormat>,
-    pub(crate) quality: u8,
+    /// JPEG quality 1..100 (default 90).
+    #[param(value_type = Option<u8>, minimum = 1, maximum = 100)]
+    pub(crate) quality: Option<JpegQuality>,
+    /// Model to use, one of the loaded models (`/info`); default: the service's default model.
     pub(crate) model: Option<String>,
 }
 
-pub(crate) fn parse_query(raw: Option<&str>) -> Result<Parsed, Problem> {
-    let mut p = Parsed { temperature: None, format: None, quality: 90, model: None };
+/// The names of the query parameters: the fields of [`ColorizeQuery`].
+fn query_keys() -> Vec<String> {
+    use utoipa::IntoParams;
+    ColorizeQuery::into_params(|| None).into_iter().map(|p| p.name).collect()
+}
+
+/// The query, strictly: a value out of range or an unknown parameter is a 422 that says which.
+pub(crate) fn parse_query(raw: Option<&str>) -> Result<ColorizeQuery, Problem> {
+    let mut q = ColorizeQuery::default();
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|e| Problem::invalid_parameter(format!("malformed query string: {e}")))?;
     for (k, v) in pairs {
         match k.as_str() {
-            "temperature" => {
-                let bad = || Problem::invalid_parameter(format!("temperature must be a number in (0, 1], got {v:?}"));
-                let t: f64 = v.trim().parse().map_err(|_| bad())?;
-                if !crate::color::temperature_in_range(t) {
-                    return Err(bad());
-                }
-                // Below f32's smallest normal value, T is the mode all the same.
-                p.temperature = Some((t as f32).max(f32::MIN_POSITIVE));
-            }
+            "temperature" => q.temperature = Some(v.parse().map_err(Problem::invalid_parameter)?),
             "format" => {
-                p.format = Some(OutputFormat::from_name(&v).ok_or_else(|| {
-                    Problem::invalid_parameter(format!("format must be png, jpeg or webp, got {v:?}"))
-                        .with_allowed(OutputFormat::ALL.iter().map(|f| f.name().to_string()).collect())
-                })?);
+                let names = || OutputFormat::ALL.iter().map(|f| f.name().to_string()).collect();
+                q.format = Some(v.parse().map_err(|e| Problem::invalid_parameter(e).with_allowed(names()))?);
             }
-            "quality" => {
-                p.quality = v
-                    .trim()
-                    .parse::<u8>()
-                    .ok()
-                    .filter(|q| (1..=100).contains(q))
-                    .ok_or_else(|| Problem::invalid_parameter(format!("quality must be an integer in 1..100, got {v:?}")))?;
-            }
-            "model" => p.model = Some(v),
+            "quality" => q.quality = Some(v.parse().map_err(Problem::invalid_parameter)?),
+            "model" => q.model = Some(v),
             other => {
-                return Err(Problem::invalid_parameter(format!("unknown query parameter {other:?}"))
-                    .with_allowed(QUERY_KEYS.iter().map(|s| s.to_string()).collect()));
+                return Err(Problem::invalid_parameter(format!("unknown query parameter {other:?}")).with_allowed(query_keys()));
             }
         }
     }
-    Ok(p)
+    Ok(q)
 }
 
 /// The output format the `Accept` header prefers among png, jpeg and webp (q-values honoured);
@@ -81,12 +60,7 @@ pub(crate) fn negotiate(accept: Option<&str>) -> Option<OutputFormat> {
         let mut parts = item.split(';');
         let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
         let q = parts.filter_map(|p| p.trim().strip_prefix("q=")).find_map(|q| q.trim().parse::<f32>().ok()).unwrap_or(1.0);
-        let fmt = match media.as_str() {
-            "image/png" => OutputFormat::Png,
-            "image/jpeg" | "image/jpg" => OutputFormat::Jpeg,
-            "image/webp" => OutputFormat::Webp,
-            _ => continue,
-        };
+        let Some(fmt) = OutputFormat::from_mime(&media) else { continue };
         if q > 0.0 && best.is_none_or(|(bq, bi, _)| q > bq || (q == bq && i < bi)) {
             best = Some((q, i, fmt));
         }
@@ -111,7 +85,7 @@ mod tests {
     fn query_is_strict() {
         assert!(parse_query(Some("temperature=0.5&format=jpeg&quality=80")).is_ok());
         // Any T in (0, 1] is taken; the tiniest are the mode.
-        let t = parse_query(Some("temperature=1e-300")).ok().unwrap().temperature.unwrap();
+        let t = parse_query(Some("temperature=1e-300")).ok().unwrap().temperature.unwrap().get();
         assert!(t > 0.0 && (1.0 / t).is_finite());
         for bad in [
             "temperature=0",
@@ -131,5 +105,7 @@ mod tests {
             let p = parse_query(Some(bad)).err().unwrap_or_else(|| panic!("{bad} accepted"));
             assert_eq!(p.status, 422, "{bad}");
         }
+        let unknown = parse_query(Some("temprature=0.5")).err().unwrap();
+        assert_eq!(unknown.allowed.as_deref().unwrap(), ["temperature", "format", "quality", "model"]);
     }
 }
