@@ -4,7 +4,6 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -20,9 +19,9 @@ const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "gif", "bmp", 
 
 /// One file to colorize: where it is and where its result goes (relative to the output folder).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Job {
-    pub input: PathBuf,
-    pub relative: PathBuf,
+pub(crate) struct Job {
+    pub(crate) input: PathBuf,
+    pub(crate) relative: PathBuf,
 }
 
 fn is_image_name(p: &Path) -> bool {
@@ -31,16 +30,16 @@ fn is_image_name(p: &Path) -> bool {
 
 /// Files and folders expanded into jobs.
 #[derive(Debug, Default)]
-pub struct Collected {
-    pub jobs: Vec<Job>,
+pub(crate) struct Collected {
+    pub(crate) jobs: Vec<Job>,
     /// Files in folders that do not look like images: reported as skipped.
-    pub skipped: Vec<(PathBuf, String)>,
+    pub(crate) skipped: Vec<(PathBuf, String)>,
     /// Inputs that do not exist or cannot be walked: reported as failed.
-    pub missing: Vec<(PathBuf, String)>,
+    pub(crate) missing: Vec<(PathBuf, String)>,
 }
 
 /// Expands files and folders (recursively, sorted) into jobs.
-pub fn collect_jobs(inputs: &[PathBuf]) -> Collected {
+pub(crate) fn collect_jobs(inputs: &[PathBuf]) -> Collected {
     let mut jobs = Vec::new();
     let mut skipped = Vec::new();
     let mut missing = Vec::new();
@@ -126,93 +125,119 @@ fn run_job(
 /// `colorizer colorize IN... -o OUTDIR`.
 pub fn colorize(args: ColorizeArgs) -> ExitCode {
     let start = Instant::now();
-    let hints = match read_hints(&args) {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    if let Err(e) = init_runtime(args.ort_lib.as_deref()) {
-        eprintln!("error: {e}");
-        return ExitCode::FAILURE;
-    }
     let jobs_n = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
-    let source = match crate::models::resolve(args.model.as_deref()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
+    let (engine, hints) = match load(&args, jobs_n) {
+        Ok(loaded) => loaded,
+        Err(refused) => {
+            eprintln!("error: {}", refused.message);
+            return refused.status;
         }
     };
-    let engine = match Engine::load(
-        &source,
-        PoolOptions { pool_size: jobs_n, threads: args.threads as usize, queue: 0, inference_size: args.inference_size },
-    ) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("error: {}", crate::error_chain(&e));
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Err(e) = pipeline::check_hints_accepted(&engine, &hints) {
-        eprintln!("error: --hints: {e}");
-        return ExitCode::from(2);
-    }
     let opts = OutputOptions {
         temperature: args.temperature.unwrap_or(engine.info().default_temperature).get(),
         format: args.format,
         quality: args.quality.get(),
     };
-    let limits = args.limits.decode_limits();
-    let Collected { jobs, skipped: not_images, missing } = collect_jobs(&args.inputs);
+    let collected = collect_jobs(&args.inputs);
     if let Err(e) = std::fs::create_dir_all(&args.output) {
         eprintln!("error: cannot create {}: {e}", args.output.display());
         return ExitCode::FAILURE;
     }
-    let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(jobs.len() as u64) };
-    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} images  {per_sec}  ETA {eta}  {msg}").expect("template"));
-    for (p, why) in &not_images {
-        bar.suspend(|| eprintln!("warning: skipped {}: {why}", p.display()));
-    }
-    for (p, why) in &missing {
-        bar.suspend(|| eprintln!("error: {}: {why}", p.display()));
-    }
-    let (done, skipped, failed) = (AtomicUsize::new(0), AtomicUsize::new(not_images.len()), AtomicUsize::new(missing.len()));
-    let failures = Mutex::new(Vec::new());
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs_n).build().expect("thread pool");
-    pool.install(|| {
-        jobs.par_iter().for_each(|job| {
-            match run_job(&engine, job, &args.output, &limits, &opts, &hints, args.force) {
-                Outcome::Done => {
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-                Outcome::Skipped(why) => {
-                    skipped.fetch_add(1, Ordering::Relaxed);
-                    bar.suspend(|| eprintln!("warning: skipped {}: {why}", job.input.display()));
-                }
-                Outcome::Failed(why) => {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                    bar.suspend(|| eprintln!("error: failed {}: {why}", job.input.display()));
-                    failures.lock().unwrap_or_else(|e| e.into_inner()).push(job.input.clone());
-                }
-            }
-            bar.inc(1);
-        });
-    });
-    bar.finish_and_clear();
-    let (d, s, f) = (done.into_inner(), skipped.into_inner(), failed.into_inner());
+    let run = Run { engine: &engine, out_dir: &args.output, limits: args.limits.decode_limits(), opts, hints: &hints, force: args.force };
+    let Tally { done, skipped, failed } = run.all(collected, jobs_n, args.quiet);
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "colorized {d}, skipped {s}, failed {f} in {secs:.1} s (model {}, {} jobs) -> {}",
+        "colorized {done}, skipped {skipped}, failed {failed} in {secs:.1} s (model {}, {} jobs) -> {}",
         engine.name(),
         jobs_n,
         args.output.display()
     );
-    if f > 0 {
+    if failed > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Why the command stops before touching any file, and its exit status (2: bad usage).
+struct Refused {
+    message: String,
+    status: ExitCode,
+}
+
+impl Refused {
+    fn usage(message: String) -> Self {
+        Self { message, status: ExitCode::from(2) }
+    }
+
+    fn failure(message: String) -> Self {
+        Self { message, status: ExitCode::FAILURE }
+    }
+}
+
+/// The hints, ONNX Runtime and the model with `jobs_n` sessions; the hints checked against it.
+fn load(args: &ColorizeArgs, jobs_n: usize) -> Result<(Engine, Vec<ColourHint>), Refused> {
+    let hints = read_hints(args).map_err(Refused::usage)?;
+    init_runtime(args.ort_lib.as_deref()).map_err(|e| Refused::failure(e.to_string()))?;
+    let source = crate::models::resolve(args.model.as_deref()).map_err(|e| Refused::failure(e.to_string()))?;
+    let opts = PoolOptions { pool_size: jobs_n, threads: args.threads as usize, queue: 0, inference_size: args.inference_size };
+    let engine = Engine::load(&source, opts).map_err(|e| Refused::failure(crate::error_chain(&e)))?;
+    pipeline::check_hints_accepted(&engine, &hints).map_err(|e| Refused::usage(format!("--hints: {e}")))?;
+    Ok((engine, hints))
+}
+
+/// What every file of one command is colorized with.
+struct Run<'a> {
+    engine: &'a Engine,
+    out_dir: &'a Path,
+    limits: Limits,
+    opts: OutputOptions,
+    hints: &'a [ColourHint],
+    force: bool,
+}
+
+/// Files colorized, skipped and failed.
+struct Tally {
+    done: usize,
+    skipped: usize,
+    failed: usize,
+}
+
+impl Run<'_> {
+    /// Colorizes the jobs on `jobs_n` threads with a progress bar (none when `quiet`); files
+    /// that are not images and inputs that are missing count as skipped and failed.
+    fn all(&self, collected: Collected, jobs_n: usize, quiet: bool) -> Tally {
+        let Collected { jobs, skipped: not_images, missing } = collected;
+        let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(jobs.len() as u64) };
+        bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} images  {per_sec}  ETA {eta}  {msg}").expect("template"));
+        for (p, why) in &not_images {
+            bar.suspend(|| eprintln!("warning: skipped {}: {why}", p.display()));
+        }
+        for (p, why) in &missing {
+            bar.suspend(|| eprintln!("error: {}: {why}", p.display()));
+        }
+        let (done, skipped, failed) = (AtomicUsize::new(0), AtomicUsize::new(not_images.len()), AtomicUsize::new(missing.len()));
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs_n).build().expect("thread pool");
+        pool.install(|| {
+            jobs.par_iter().for_each(|job| {
+                match run_job(self.engine, job, self.out_dir, &self.limits, &self.opts, self.hints, self.force) {
+                    Outcome::Done => {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Outcome::Skipped(why) => {
+                        skipped.fetch_add(1, Ordering::Relaxed);
+                        bar.suspend(|| eprintln!("warning: skipped {}: {why}", job.input.display()));
+                    }
+                    Outcome::Failed(why) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        bar.suspend(|| eprintln!("error: failed {}: {why}", job.input.display()));
+                    }
+                }
+                bar.inc(1);
+            });
+        });
+        bar.finish_and_clear();
+        Tally { done: done.into_inner(), skipped: skipped.into_inner(), failed: failed.into_inner() }
     }
 }
 
