@@ -15,7 +15,7 @@ pub mod pipeline;
 pub mod startup;
 
 /// An error and its sources, outermost first: "a: b: c" (for logs and the command line).
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut next = e.source();
     while let Some(s) = next {

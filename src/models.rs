@@ -15,7 +15,7 @@ mod embedded {
 pub use embedded::{EMBEDDED, EMBEDDED_DEFAULT};
 
 #[derive(Debug, thiserror::Error)]
-pub enum ModelsError {
+pub(crate) enum ModelsError {
     #[error("--model {0:?}: expected NAME=PATH or PATH")]
     BadSpec(String),
     #[error("could not read model file {path}: {message}")]
@@ -33,7 +33,7 @@ pub enum ModelsError {
 }
 
 /// Reads a `NAME=PATH` or `PATH` spec.
-pub fn source_from_spec(spec: &str) -> Result<ModelSource, ModelsError> {
+pub(crate) fn source_from_spec(spec: &str) -> Result<ModelSource, ModelsError> {
     let (name, path) = match spec.split_once('=') {
         Some((n, p)) if !n.is_empty() && !p.is_empty() => (n.to_string(), p.to_string()),
         Some(_) => return Err(ModelsError::BadSpec(spec.into())),
@@ -47,7 +47,7 @@ pub fn source_from_spec(spec: &str) -> Result<ModelSource, ModelsError> {
 }
 
 /// An embedded model by name.
-pub fn embedded_source(name: &str) -> Option<ModelSource> {
+pub(crate) fn embedded_source(name: &str) -> Option<ModelSource> {
     EMBEDDED.iter().find(|(n, _)| *n == name).map(|(n, b)| ModelSource {
         name: n.to_string(),
         bytes: Arc::from(*b),
@@ -56,7 +56,7 @@ pub fn embedded_source(name: &str) -> Option<ModelSource> {
 }
 
 /// A model given as an embedded NAME or a PATH (the CLI's `--model`); None: the embedded default.
-pub fn resolve(spec: Option<&str>) -> Result<ModelSource, ModelsError> {
+pub(crate) fn resolve(spec: Option<&str>) -> Result<ModelSource, ModelsError> {
     let names = || EMBEDDED.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
     match spec {
         None => EMBEDDED_DEFAULT.and_then(embedded_source).ok_or(ModelsError::Empty),
@@ -77,7 +77,7 @@ pub struct Models {
 
 impl Models {
     /// Loads the embedded models (unless disabled) and every `--model`.
-    pub fn load(args: &ModelArgs, queue: usize) -> Result<Self, ModelsError> {
+    pub(crate) fn load(args: &ModelArgs, queue: usize) -> Result<Self, ModelsError> {
         let mut sources = Vec::new();
         if !args.no_embedded_models {
             sources.extend(EMBEDDED.iter().filter_map(|(n, _)| embedded_source(n)));

@@ -15,18 +15,19 @@ mod sizing;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-pub use sizing::{choose_budget, human_bytes, parse_bytes, BudgetChoice};
+pub use sizing::human_bytes;
+pub(crate) use sizing::{choose_budget, parse_bytes, BudgetChoice};
 
 /// Places for requests (running or queued) of one model.
 #[derive(Debug)]
-pub struct Slots {
+pub(crate) struct Slots {
     capacity: usize,
     taken: AtomicUsize,
 }
 
 /// A place taken in [`Slots`]; freed on drop.
 #[derive(Debug)]
-pub struct Slot(Arc<Slots>);
+pub(crate) struct Slot(Arc<Slots>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
@@ -58,12 +59,9 @@ impl Slots {
         self.taken.load(Ordering::Acquire) >= self.capacity
     }
 
-    pub fn taken(&self) -> usize {
+    #[cfg(test)]
+    fn taken(&self) -> usize {
         self.taken.load(Ordering::Acquire)
-    }
-
-    pub fn capacity(&self) -> usize {
-        self.capacity
     }
 }
 
@@ -76,7 +74,7 @@ pub struct MemoryBudget {
 
 /// Why a reservation was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// Other requests hold the budget now; retry later (503).
     #[error("{needed} bytes needed, {free} of the {total}-byte memory budget free now")]
     Busy { needed: u64, free: u64, total: u64 },
@@ -87,7 +85,7 @@ pub enum Refusal {
 
 /// Bytes reserved in a [`MemoryBudget`]; given back on drop.
 #[derive(Debug)]
-pub struct Reservation {
+pub(crate) struct Reservation {
     budget: Arc<MemoryBudget>,
     bytes: u64,
 }
@@ -107,7 +105,7 @@ impl MemoryBudget {
     }
 
     /// Reserves `bytes`, or says why not (nothing is reserved then).
-    pub fn reserve(self: &Arc<Self>, bytes: u64) -> Result<Reservation, Refusal> {
+    pub(crate) fn reserve(self: &Arc<Self>, bytes: u64) -> Result<Reservation, Refusal> {
         self.add(bytes)?;
         Ok(Reservation { budget: self.clone(), bytes })
     }
@@ -130,7 +128,8 @@ impl MemoryBudget {
 }
 
 impl Reservation {
-    pub fn bytes(&self) -> u64 {
+    #[cfg(test)]
+    fn bytes(&self) -> u64 {
         self.bytes
     }
 

@@ -8,7 +8,7 @@ use super::{Contract, InputSize, ModelSource, OutputKind, PoolOptions};
 use crate::params::Temperature;
 
 /// Default short side of the inference image for dynamic models without metadata.
-pub const DEFAULT_INFERENCE_SIZE: u32 = 256;
+pub(crate) const DEFAULT_INFERENCE_SIZE: u32 = 256;
 
 /// What `/info` says of a model.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]

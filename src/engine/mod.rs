@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 use ort::session::Session;
 use tokio::sync::Semaphore;
 
-pub use contract::{Contract, InputSize, OutputKind};
-pub use info::{ModelInfo, DEFAULT_INFERENCE_SIZE};
-pub use runtime::{init_runtime, RuntimeError};
+pub use contract::OutputKind;
+pub(crate) use contract::{Contract, InputSize};
+pub use info::ModelInfo;
+pub(crate) use runtime::init_runtime;
 
 use crate::admission::{Slot, Slots};
 use crate::color::AbPlanes;
@@ -46,22 +47,22 @@ pub enum EngineError {
 
 /// Where a model's bytes came from.
 #[derive(Debug, Clone)]
-pub struct ModelSource {
-    pub name: String,
-    pub bytes: Arc<[u8]>,
+pub(crate) struct ModelSource {
+    pub(crate) name: String,
+    pub(crate) bytes: Arc<[u8]>,
     /// "embedded" or the file path.
-    pub origin: String,
+    pub(crate) origin: String,
 }
 
 /// How sessions are built.
 #[derive(Debug, Clone, Copy)]
-pub struct PoolOptions {
-    pub pool_size: usize,
-    pub threads: usize,
+pub(crate) struct PoolOptions {
+    pub(crate) pool_size: usize,
+    pub(crate) threads: usize,
     /// Requests that may wait for a session beyond `pool_size`.
-    pub queue: usize,
+    pub(crate) queue: usize,
     /// Overrides the model's preferred inference size (dynamic models only).
-    pub inference_size: Option<u32>,
+    pub(crate) inference_size: Option<u32>,
 }
 
 /// The raw output of one inference.
@@ -85,7 +86,7 @@ impl ModelOutput {
 
 /// Pool and queue are full: the request is refused before any work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Overloaded;
+pub(crate) struct Overloaded;
 
 /// One model with its pool of sessions.
 pub struct Engine {
@@ -140,7 +141,7 @@ impl Drop for Lease<'_> {
 impl Engine {
     /// Builds `pool_size` sessions of the model and checks its contract; refuses models that do
     /// not follow it, saying why.
-    pub fn load(source: &ModelSource, opts: PoolOptions) -> Result<Self, EngineError> {
+    pub(crate) fn load(source: &ModelSource, opts: PoolOptions) -> Result<Self, EngineError> {
         let name = source.name.clone();
         let load_err = |source: ort::Error| EngineError::Load { name: name.clone(), source };
         let mut sessions = Vec::with_capacity(opts.pool_size);
@@ -205,12 +206,12 @@ impl Engine {
 
     /// Takes a place among the requests this model takes on (pool + queue), or says the model
     /// is overloaded.
-    pub fn admit(&self) -> Result<Slot, Overloaded> {
+    pub(crate) fn admit(&self) -> Result<Slot, Overloaded> {
         self.slots.try_take().ok_or(Overloaded)
     }
 
     /// Whether every place (pool + queue) is taken now.
-    pub fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.slots.is_full()
     }
 
@@ -219,7 +220,7 @@ impl Engine {
     /// `hints` is the `[3, height, width]` hint map (hint models only; none means no hints).
     /// `hold` keeps the session busy that long before running (test fault injection only).
     #[allow(clippy::too_many_arguments)]
-    pub async fn infer(
+    pub(crate) async fn infer(
         self: &Arc<Self>,
         input: Arc<Vec<f32>>,
         hints: Option<Arc<Vec<f32>>>,
@@ -309,7 +310,7 @@ impl Engine {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum InferError {
+pub(crate) enum InferError {
     /// The deadline passed while waiting for a session; no inference was started.
     #[error("the deadline passed while waiting for a session")]
     Deadline,

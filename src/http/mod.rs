@@ -65,19 +65,19 @@ impl AppState {
         self.warmed.load(Ordering::Acquire) && !self.draining.load(Ordering::Acquire)
     }
 
-    pub fn set_ready(&self) {
+    pub(crate) fn set_ready(&self) {
         self.warmed.store(true, Ordering::Release);
         let _ = self.startup.set(self.started.elapsed());
         self.metrics.ready.set(1.0);
     }
 
-    pub fn start_draining(&self) {
+    pub(crate) fn start_draining(&self) {
         self.draining.store(true, Ordering::Release);
         self.metrics.ready.set(0.0);
     }
 
     /// Publishes the model gauges and the memory budget.
-    pub fn publish_models(&self) {
+    pub(crate) fn publish_models(&self) {
         self.metrics.memory_budget.set(self.budget.total() as i64);
         for e in self.models.iter() {
             let i = e.info();
@@ -93,7 +93,7 @@ impl AppState {
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Status recorded for a request whose client went away before its answer (nginx's 499).
-pub const CLIENT_CLOSED: &str = "499";
+pub(crate) const CLIENT_CLOSED: &str = "499";
 
 /// One request in flight: counted in `colorizer_in_flight_requests` until dropped, then counted
 /// by route and status and timed. A request dropped before it has an answer (its client closed
@@ -175,7 +175,7 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
 }
 
 /// The application router.
-pub fn router(state: Arc<AppState>) -> Router {
+pub(crate) fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
         // Protected routes: the API key layer runs only for the methods they take (a wrong method
         // is a 405 either way).
