@@ -14,7 +14,7 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
 seeds=fuzz/corpus/pipeline
 mkdir -p "$seeds" fuzz/artifacts/pipeline
-FUZZ_SEEDS_DIR="$root/$seeds" cargo test --test hostile write_fuzz_seeds -q >/dev/null
+FUZZ_SEEDS_DIR="$root/$seeds" cargo test --test api hostile::write_fuzz_seeds -q >/dev/null
 nseeds=$(ls "$seeds" | wc -l)
 log=$(mktemp)
 set +e
@@ -35,7 +35,7 @@ result="no crash, no timeout, no out-of-memory"
   echo "Target \`fuzz/fuzz_targets/pipeline.rs\`: arbitrary bytes through \`pipeline::prepare_with\` (decode with"
   echo "limits, EXIF orientation, L, resize) and \`pipeline::finish\` (bin decoding of fixed logits, bilinear"
   echo "upsampling, join with full-resolution L, PNG/JPEG/WebP encoding). libFuzzer via cargo fuzz, with"
-  echo "AddressSanitizer, seeded with the $nseeds raw bodies of the hostile-input corpus (\`tests/corpus/\`)."
+  echo "AddressSanitizer, seeded with the $nseeds raw bodies of the hostile-input corpus (\`tests/api/corpus.rs\`)."
   echo
   echo "Reproduce: \`scripts/fuzz.sh $secs\`"
   echo

@@ -8,7 +8,7 @@ Two things the OpenAPI document cannot say, and what is done about them:
   image of the declared type (its size and content drawn from those bytes), and the hints as
   points inside it (left out for models without hint input). Negative bodies are sent as
   generated: the service must refuse them. Random bytes as images are covered by
-  tests/hostile.rs.
+  tests/api/hostile.rs.
 
 * Image answers (image/png, image/jpeg, image/webp) are decoded (Pillow): the bytes must be an
   image of the declared type, of the sent image's size. They are then validated against the

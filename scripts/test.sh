@@ -73,8 +73,8 @@ memory() {
   # Peak RSS under big uploads is a property of the optimised build (a debug build takes minutes
   # per 48-megapixel photo); the container part builds the same binary.
   cargo build --release --locked --bin colorizer &&
-    COLORIZER_BIN=target/release/colorizer cargo test --locked --test memory -- --ignored --exact \
-      eighteen_48_megapixel_uploads_stay_under_2_gib --nocapture
+    COLORIZER_BIN=target/release/colorizer cargo test --locked --test api -- --ignored --exact \
+      memory::eighteen_48_megapixel_uploads_stay_under_2_gib --nocapture
 }
 
 browser() {

@@ -1,22 +1,17 @@
 //! The HTTP API as a client sees it, against the service spawned on a random port.
 
-mod common;
-mod corpus;
-
-use common::*;
 use image::GenericImageView;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 
-async fn post_image(app: &TestApp, query: &str, ctype: &str, body: Vec<u8>) -> reqwest::Response {
-    app.client.post(app.url(&format!("/colorize{query}"))).header(CONTENT_TYPE, ctype).body(body).send().await.unwrap()
-}
+use crate::corpus;
+use crate::helpers::*;
 
 #[tokio::test]
 async fn a_gray_photo_comes_back_in_colour_with_its_own_lightness() {
     let app = spawn(&[]).await;
     let (w, h) = (160, 96);
     let gray = gray_scene(w, h);
-    let resp = post_image(&app, "", "image/png", gray_png(w, h)).await;
+    let resp = app.colorize_png(w, h).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "image/png");
     assert!(resp.headers().contains_key("x-request-id"));
@@ -89,11 +84,11 @@ async fn multipart_upload_works() {
 async fn temperature_changes_the_output_and_is_validated() {
     let app = spawn(&[]).await;
     let body = gray_png(96, 96);
-    let a = post_image(&app, "?temperature=0.1", "image/png", body.clone()).await.bytes().await.unwrap();
-    let b = post_image(&app, "?temperature=1.0", "image/png", body.clone()).await.bytes().await.unwrap();
+    let a = app.post_image("?temperature=0.1", "image/png", body.clone()).await.bytes().await.unwrap();
+    let b = app.post_image("?temperature=1.0", "image/png", body.clone()).await.bytes().await.unwrap();
     assert_ne!(decode(&a).to_rgb8().into_raw(), decode(&b).to_rgb8().into_raw());
     for bad in ["0", "-0.5", "1.01", "NaN", "inf", "1e9", "warm"] {
-        let resp = post_image(&app, &format!("?temperature={bad}"), "image/png", body.clone()).await;
+        let resp = app.post_image(&format!("?temperature={bad}"), "image/png", body.clone()).await;
         let p = expect_problem(resp, 422).await;
         assert!(p["detail"].as_str().unwrap().contains("temperature"), "{p}");
     }
@@ -103,32 +98,32 @@ async fn temperature_changes_the_output_and_is_validated() {
 async fn documented_errors_are_problem_json() {
     let app = spawn(&["--max-body-bytes", "200000", "--max-pixels", "100000"]).await;
     // 400: not an image, with an image content type; empty body; truncated PNG.
-    expect_problem(post_image(&app, "", "image/png", b"hello, I am text".to_vec()).await, 400).await;
-    expect_problem(post_image(&app, "", "image/jpeg", Vec::new()).await, 400).await;
+    expect_problem(app.post_image("", "image/png", b"hello, I am text".to_vec()).await, 400).await;
+    expect_problem(app.post_image("", "image/jpeg", Vec::new()).await, 400).await;
     let png = gray_png(50, 50);
-    expect_problem(post_image(&app, "", "image/png", png[..png.len() / 2].to_vec()).await, 400).await;
+    expect_problem(app.post_image("", "image/png", png[..png.len() / 2].to_vec()).await, 400).await;
     // 413: body over the limit.
-    expect_problem(post_image(&app, "", "image/png", vec![0u8; 300_000]).await, 413).await;
+    expect_problem(app.post_image("", "image/png", vec![0u8; 300_000]).await, 413).await;
     // 415: not an image media type.
-    expect_problem(post_image(&app, "", "text/plain", png.clone()).await, 415).await;
-    expect_problem(post_image(&app, "", "application/json", png.clone()).await, 415).await;
+    expect_problem(app.post_image("", "text/plain", png.clone()).await, 415).await;
+    expect_problem(app.post_image("", "application/json", png.clone()).await, 415).await;
     // 422: bad parameters, unknown model, and an image over the pixel limit.
-    expect_problem(post_image(&app, "?format=gif", "image/png", png.clone()).await, 422).await;
-    expect_problem(post_image(&app, "?quality=0", "image/png", png.clone()).await, 422).await;
-    expect_problem(post_image(&app, "?colour=yes", "image/png", png.clone()).await, 422).await;
-    let p = expect_problem(post_image(&app, "?model=nope", "image/png", png.clone()).await, 422).await;
+    expect_problem(app.post_image("?format=gif", "image/png", png.clone()).await, 422).await;
+    expect_problem(app.post_image("?quality=0", "image/png", png.clone()).await, 422).await;
+    expect_problem(app.post_image("?colour=yes", "image/png", png.clone()).await, 422).await;
+    let p = expect_problem(app.post_image("?model=nope", "image/png", png.clone()).await, 422).await;
     assert_eq!(p["allowed"], serde_json::json!(["fixture"]));
-    expect_problem(post_image(&app, "", "image/png", gray_png(400, 300)).await, 422).await;
+    expect_problem(app.colorize_png(400, 300).await, 422).await;
     // 404 for unknown routes, also problem+json.
-    expect_problem(app.client.get(app.url("/nope")).send().await.unwrap(), 404).await;
+    expect_problem(app.get("/nope").await, 404).await;
     // The service is still fine.
-    assert_eq!(post_image(&app, "", "image/png", png).await.status(), 200);
+    assert_eq!(app.post_image("", "image/png", png).await.status(), 200);
 }
 
 #[tokio::test]
 async fn deadline_gives_504() {
     let app = spawn(&["--deadline-ms", "1"]).await;
-    let p = expect_problem(post_image(&app, "", "image/png", gray_png(1200, 900)).await, 504).await;
+    let p = expect_problem(app.colorize_png(1200, 900).await, 504).await;
     assert!(p["detail"].as_str().unwrap().contains("deadline"));
 }
 
@@ -136,13 +131,13 @@ async fn deadline_gives_504() {
 async fn readiness_is_503_before_warm_up() {
     let app = spawn_with(&[], false).await;
     assert!(!app.state.is_ready());
-    expect_problem(app.client.get(app.url("/readyz")).send().await.unwrap(), 503).await;
-    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
-    let resp = post_image(&app, "", "image/png", gray_png(32, 32)).await;
+    expect_problem(app.get("/readyz").await, 503).await;
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    let resp = app.colorize_png(32, 32).await;
     let p = expect_problem(resp, 503).await;
     assert!(p["type"].as_str().unwrap().ends_with("not-ready"));
     colorizer::startup::spawn_warm_up(app.state.clone()).await.unwrap();
-    assert_eq!(app.client.get(app.url("/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(app.get("/readyz").await.status(), 200);
 }
 
 #[tokio::test]
@@ -150,7 +145,7 @@ async fn overload_is_refused_fast_with_retry_after() {
     // One session, no queue: of several simultaneous big requests, some must be refused.
     let app = spawn(&["--pool-size", "1", "--queue", "0"]).await;
     let body = gray_png(1600, 1200);
-    let reqs = (0..6).map(|_| post_image(&app, "", "image/png", body.clone()));
+    let reqs = (0..6).map(|_| app.post_image("", "image/png", body.clone()));
     let resps = futures::future::join_all(reqs).await;
     let mut ok = 0;
     let mut refused = 0;
@@ -172,9 +167,9 @@ async fn overload_is_refused_fast_with_retry_after() {
 #[tokio::test]
 async fn metrics_parse_and_move() {
     let app = spawn(&[]).await;
-    let before = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert_eq!(post_image(&app, "", "image/png", gray_png(64, 64)).await.status(), 200);
-    let resp = app.client.get(app.url("/metrics")).send().await.unwrap();
+    let before = app.get("/metrics").await.text().await.unwrap();
+    assert_eq!(app.colorize_png(64, 64).await.status(), 200);
+    let resp = app.get("/metrics").await;
     assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     let after = resp.text().await.unwrap();
     let samples = parse_prometheus(&after);
@@ -186,8 +181,8 @@ async fn metrics_parse_and_move() {
     assert_eq!(get(&after, "colorizer_input_megapixels_count"), 1.0);
     assert_eq!(get(&after, r#"colorizer_images_total{format="png",model="fixture"}"#), 1.0);
     // The format label says what the API says: jpeg, not the file extension.
-    assert_eq!(post_image(&app, "?format=jpeg", "image/png", gray_png(64, 64)).await.status(), 200);
-    let later = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(app.post_image("?format=jpeg", "image/png", gray_png(64, 64)).await.status(), 200);
+    let later = app.get("/metrics").await.text().await.unwrap();
     assert_eq!(get(&later, r#"colorizer_images_total{format="jpeg",model="fixture"}"#), 1.0);
     assert_eq!(get(&after, r#"colorizer_pool_size{model="fixture"}"#), 2.0);
     assert_eq!(get(&after, "colorizer_ready"), 1.0);
@@ -231,7 +226,7 @@ fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
 #[tokio::test]
 async fn info_lists_models_and_limits() {
     let app = spawn(&["--model", FIXTURE_L2]).await;
-    let info: serde_json::Value = app.client.get(app.url("/info")).send().await.unwrap().json().await.unwrap();
+    let info: serde_json::Value = app.get("/info").await.json().await.unwrap();
     assert_eq!(info["default_model"], "fixture");
     let models = info["models"].as_array().unwrap();
     assert_eq!(models.len(), 2);
@@ -244,7 +239,7 @@ async fn info_lists_models_and_limits() {
     assert!(info["limits"]["max_pixels"].as_u64().unwrap() > 0);
     assert!(info["max_body_bytes"].as_u64().unwrap() > 0);
     // The L2 model answers too, through ?model=.
-    let resp = post_image(&app, "?model=l2fixture", "image/png", gray_png(64, 48)).await;
+    let resp = app.post_image("?model=l2fixture", "image/png", gray_png(64, 48)).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-colorizer-model"], "l2fixture");
     assert_eq!(decode(&resp.bytes().await.unwrap()).dimensions(), (64, 48));
@@ -253,21 +248,21 @@ async fn info_lists_models_and_limits() {
 #[tokio::test]
 async fn docs_and_openapi_are_served_offline() {
     let app = spawn(&[]).await;
-    let html = app.client.get(app.url("/docs/")).send().await.unwrap().text().await.unwrap();
+    let html = app.get("/docs/").await.text().await.unwrap();
     assert!(html.contains("swagger-ui"), "{html}");
     assert!(!html.contains("://cdn") && !html.contains("unpkg.com"), "Swagger UI must be the vendored build");
-    let init = app.client.get(app.url("/docs/swagger-initializer.js")).send().await.unwrap().text().await.unwrap();
+    let init = app.get("/docs/swagger-initializer.js").await.text().await.unwrap();
     assert!(init.contains("/openapi.json"), "{init}");
-    let bundle = app.client.get(app.url("/docs/swagger-ui-bundle.js")).send().await.unwrap();
+    let bundle = app.get("/docs/swagger-ui-bundle.js").await;
     assert_eq!(bundle.status(), 200);
     assert!(bundle.bytes().await.unwrap().len() > 100_000);
-    let spec: serde_json::Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let spec: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
     assert!(spec["paths"]["/colorize"]["post"].is_object());
     // The model parameter takes the names of the loaded models, no others.
     let params = spec["paths"]["/colorize"]["post"]["parameters"].as_array().unwrap();
     let model = params.iter().find(|p| p["name"] == "model").unwrap();
     assert_eq!(model["schema"]["enum"], serde_json::json!(["fixture"]));
-    let page = app.client.get(app.url("/")).send().await.unwrap();
+    let page = app.get("/").await;
     assert_eq!(page.status(), 200);
     assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
 }
@@ -276,7 +271,7 @@ async fn docs_and_openapi_are_served_offline() {
 async fn api_keys_protect_colorize_but_not_the_probes() {
     let app = spawn(&["--api-keys", "key-one,key-two"]).await;
     let png = gray_png(32, 32);
-    let resp = post_image(&app, "", "image/png", png.clone()).await;
+    let resp = app.post_image("", "image/png", png.clone()).await;
     expect_problem(resp, 401).await;
     let resp = app
         .client
@@ -288,16 +283,15 @@ async fn api_keys_protect_colorize_but_not_the_probes() {
         .await
         .unwrap();
     expect_problem(resp, 401).await;
-    let resp =
-        app.client.post(app.url("/colorize")).header(CONTENT_TYPE, "image/png").bearer_auth("key-two").body(png).send().await.unwrap();
+    let resp = app.colorize_request("", "image/png", png).bearer_auth("key-two").send().await.unwrap();
     assert_eq!(resp.status(), 200);
     for probe in ["/healthz", "/readyz", "/metrics", "/info"] {
-        assert_eq!(app.client.get(app.url(probe)).send().await.unwrap().status(), 200, "{probe}");
+        assert_eq!(app.get(probe).await.status(), 200, "{probe}");
     }
     // The key layer guards the methods /colorize takes: a wrong method is a 405 all the same.
-    expect_problem(app.client.get(app.url("/colorize")).send().await.unwrap(), 405).await;
+    expect_problem(app.get("/colorize").await, 405).await;
     assert_eq!(metric(&app, "colorizer_rejected_total{reason=\"unauthorized\"}").await, Some(2.0));
-    let info: serde_json::Value = app.client.get(app.url("/info")).send().await.unwrap().json().await.unwrap();
+    let info: serde_json::Value = app.get("/info").await.json().await.unwrap();
     assert_eq!(info["auth_required"], true);
     assert!(!info.to_string().contains("key-one"), "keys never leave the process");
 }
@@ -371,7 +365,7 @@ async fn refusals_decided_from_headers_are_readable_with_a_large_body() {
         .await
         .unwrap();
     expect_problem(resp, 422).await;
-    let resp = app.client.post(app.url("/colorize")).header(CONTENT_TYPE, "image/png").body(big).send().await.unwrap();
+    let resp = app.post_image("", "image/png", big).await;
     expect_problem(resp, 401).await;
 }
 
@@ -394,7 +388,7 @@ fn ab_at(img: &image::RgbImage, x: u32, y: u32) -> [f32; 2] {
 async fn hints_colour_the_place_they_name() {
     // The fixture's ab is the mean hinted ab of each 4x4 cell: colour exactly where hints land.
     let app = spawn(&["--model", HINT_FIXTURE]).await;
-    let info: serde_json::Value = app.client.get(app.url("/info")).send().await.unwrap().json().await.unwrap();
+    let info: serde_json::Value = app.get("/info").await.json().await.unwrap();
     let takes = |name: &str| info["models"].as_array().unwrap().iter().find(|m| m["name"] == name).unwrap()["hints"].clone();
     assert_eq!((takes("hint"), takes("fixture")), (serde_json::json!(true), serde_json::json!(false)));
     let (w, h) = (256, 128);
@@ -485,7 +479,7 @@ async fn bad_hints_get_a_clear_422() {
 #[tokio::test]
 async fn a_wrong_method_gets_a_problem_with_allow() {
     let app = spawn(&[]).await;
-    let resp = app.client.get(app.url("/colorize")).send().await.unwrap();
+    let resp = app.get("/colorize").await;
     assert_eq!(resp.headers()["allow"], "POST");
     let p = expect_problem(resp, 405).await;
     assert!(p["detail"].as_str().unwrap().contains("does not take GET"), "{p}");
@@ -497,13 +491,13 @@ async fn a_wrong_method_gets_a_problem_with_allow() {
 #[tokio::test]
 async fn a_model_that_outputs_ab_says_temperature_is_not_used() {
     let app = spawn(&["--model", "l2=tests/fixtures/untrained-l2.onnx"]).await;
-    let info: serde_json::Value = app.client.get(app.url("/info")).send().await.unwrap().json().await.unwrap();
+    let info: serde_json::Value = app.get("/info").await.json().await.unwrap();
     let source = |name: &str| info["models"].as_array().unwrap().iter().find(|m| m["name"] == name).unwrap()["temperature_source"].clone();
     assert_eq!(source("l2"), "not used");
     assert_ne!(source("fixture"), "not used");
-    let resp = post_image(&app, "?model=l2&temperature=0.2", "image/png", gray_png(48, 48)).await;
+    let resp = app.post_image("?model=l2&temperature=0.2", "image/png", gray_png(48, 48)).await;
     assert_eq!(resp.status(), 200);
     assert!(resp.headers().get("x-colorizer-temperature").is_none(), "no temperature echoed for an ab model");
-    let resp = post_image(&app, "?temperature=0.2", "image/png", gray_png(48, 48)).await;
+    let resp = app.post_image("?temperature=0.2", "image/png", gray_png(48, 48)).await;
     assert_eq!(resp.headers()["x-colorizer-temperature"], "0.2");
 }

@@ -43,5 +43,8 @@ fn openapi_file_is_current() {
         std::fs::write(path, &fresh).unwrap();
     }
     let committed = std::fs::read_to_string(path).unwrap_or_default();
-    assert!(committed == fresh, "openapi/openapi.json is stale: run `UPDATE_OPENAPI=1 cargo test --test reference openapi` and commit it");
+    assert!(
+        committed == fresh,
+        "openapi/openapi.json is stale: run `UPDATE_OPENAPI=1 cargo test --test api reference::openapi` and commit it"
+    );
 }

@@ -1,12 +1,10 @@
 //! The batch command line: folders (recursive, layout kept), non-images skipped, existing
 //! outputs kept unless --force, --format, summary and exit status.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::helpers::*;
 use image::GenericImageView;
 
 const MODEL: &str = "tests/fixtures/untrained-colorizer.onnx";

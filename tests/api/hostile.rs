@@ -1,15 +1,12 @@
 //! Hostile input against the live server: every case of the generated corpus gets its defined
 //! answer (never a 500), and the server still answers normally afterwards.
 
-mod common;
-mod corpus;
-
 use std::time::Duration;
 
 use futures::StreamExt;
 
-use common::*;
-use corpus::{Body, Expect};
+use crate::corpus::{self, Body, Expect};
+use crate::helpers::*;
 use image::GenericImageView;
 
 fn peak_rss_mib() -> f64 {
@@ -89,10 +86,10 @@ async fn every_hostile_case_gets_its_defined_answer() {
     // The gray+alpha case keeps its alpha values.
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
     // Still healthy, still colorizing.
-    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
-    let resp = app.client.post(app.url("/colorize")).header("content-type", "image/png").body(gray_png(64, 64)).send().await.unwrap();
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    let resp = app.colorize_png(64, 64).await;
     assert_eq!(resp.status(), 200);
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(!metrics.contains("status=\"500\""), "a 500 was answered");
     let peak = peak_rss_mib();
     assert!(peak < 2048.0, "peak RSS {peak:.0} MiB");
@@ -107,13 +104,9 @@ async fn a_slow_body_over_the_limit_is_refused() {
     });
     // No Content-Length: the server finds the body over the limit while reading it, drains the
     // rest, and only then answers, so that the client reads the 413.
-    let resp =
-        app.client.post(app.url("/colorize")).header("content-type", "image/png").body(reqwest::Body::wrap_stream(chunks)).send().await;
+    let resp = app.colorize_request("", "image/png", reqwest::Body::wrap_stream(chunks)).send().await;
     expect_problem(resp.expect("the client reads the answer, not a reset"), 413).await;
-    assert_eq!(
-        app.client.post(app.url("/colorize")).header("content-type", "image/png").body(gray_png(32, 32)).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(app.colorize_png(32, 32).await.status(), 200);
 }
 
 #[tokio::test]
@@ -122,7 +115,7 @@ async fn gray_alpha_keeps_its_alpha() {
     let img =
         image::DynamicImage::ImageLumaA8(image::GrayAlphaImage::from_fn(40, 20, |x, y| image::LumaA([(x * 5) as u8, ((x + y) * 4) as u8])));
     let body = encode(&img, image::ImageFormat::Png);
-    let resp = app.client.post(app.url("/colorize")).header("content-type", "image/png").body(body).send().await.unwrap();
+    let resp = app.post_image("", "image/png", body).await;
     assert_eq!(resp.status(), 200);
     let out = decode(&resp.bytes().await.unwrap()).to_rgba8();
     for (x, y, p) in out.enumerate_pixels() {
@@ -180,7 +173,7 @@ async fn trickling_bodies_do_not_stop_normal_requests() {
         assert!(started.elapsed() < Duration::from_secs(3), "the tricklers did not all connect");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let resp = app.client.post(app.url("/colorize")).header("content-type", "image/png").body(gray_png(64, 64)).send().await.unwrap();
+    let resp = app.colorize_png(64, 64).await;
     assert_eq!(resp.status(), 200);
     let served = started.elapsed();
     let mut answered = 0;
@@ -208,7 +201,7 @@ async fn connections_over_the_cap_wait_for_a_free_one() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // A ninth connection is not served while the eight are open...
-    let resp = app.client.post(app.url("/colorize")).header("content-type", "image/png").body(gray_png(32, 32)).send().await.unwrap();
+    let resp = app.colorize_png(32, 32).await;
     let served = started.elapsed();
     assert_eq!(resp.status(), 200);
     // ...only once their body timeout has closed them.

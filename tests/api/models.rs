@@ -3,11 +3,9 @@
 //! extends, the earlier general and landscape models and the L2 baseline can be picked per
 //! request for comparison.
 
-mod common;
-
+use crate::helpers::*;
 use clap::Parser;
 use colorizer::config::Cli;
-use common::*;
 use image::GenericImageView;
 
 /// The service with only its embedded models (one session each), warmed up; its address.

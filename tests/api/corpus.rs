@@ -1,6 +1,5 @@
 //! The hostile-input corpus: every case is generated here (no binary blobs in the repo), with the
 //! answer the service must give.
-#![allow(dead_code)]
 
 use std::io::Cursor;
 

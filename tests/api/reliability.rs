@@ -1,11 +1,9 @@
 //! Overload, deadlines, panics and graceful shutdown.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::helpers::*;
 use image::GenericImageView;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -59,15 +57,14 @@ async fn sixty_four_clients_against_a_pool_of_two() {
     eprintln!("64 clients: {ok} ok, {overloaded} overloaded, {late} past deadline, in {:?}", started.elapsed());
     // Afterwards the pool is whole: two at once both succeed.
     let (a, b) = tokio::join!(
-        app.client.post(app.url("/colorize")).header("content-type", "image/png").body(gray_png(64, 64)).send(),
-        app.client.post(app.url("/colorize")).header("content-type", "image/png").body(gray_png(64, 64)).send()
+        app.colorize_request("", "image/png", gray_png(64, 64)).send(),
+        app.colorize_request("", "image/png", gray_png(64, 64)).send()
     );
     assert_eq!((a.unwrap().status().as_u16(), b.unwrap().status().as_u16()), (200, 200));
 }
 
 async fn post_with_fault(app: &TestApp) -> reqwest::Response {
-    let req = app.client.post(app.url("/colorize")).header("content-type", "image/png").header("x-colorizer-fault", "panic");
-    req.body(gray_png(32, 32)).send().await.unwrap()
+    app.colorize_request("", "image/png", gray_png(32, 32)).header("x-colorizer-fault", "panic").send().await.unwrap()
 }
 
 #[tokio::test]
@@ -82,7 +79,7 @@ async fn a_panic_fails_one_request_only() {
     assert_eq!(p["detail"], colorizer::http::problem::INTERNAL_DETAIL);
     // Counted as the 500 it was, not as a request its client gave up on.
     assert_eq!(metric(&app, "colorizer_http_requests_total{route=\"/colorize\",status=\"500\"}").await, Some(1.0));
-    let reqs = (0..4).map(|_| app.client.post(app.url("/colorize")).header("content-type", "image/png").body(gray_png(48, 48)).send());
+    let reqs = (0..4).map(|_| app.colorize_request("", "image/png", gray_png(48, 48)).send());
     for r in futures::future::join_all(reqs).await {
         assert_eq!(r.unwrap().status(), 200);
     }
@@ -94,8 +91,7 @@ async fn a_panic_fails_one_request_only() {
 async fn shutdown_makes_readiness_fail_at_once_and_drains() {
     let mut app = spawn(&["--pool-size", "1"]).await;
     let body = gray_png(900, 700);
-    let inflight: Vec<_> =
-        (0..3).map(|_| app.client.post(app.url("/colorize")).header("content-type", "image/png").body(body.clone()).send()).collect();
+    let inflight: Vec<_> = (0..3).map(|_| app.colorize_request("", "image/png", body.clone()).send()).collect();
     let all = tokio::spawn(futures::future::join_all(inflight));
     // All three past their body (each either waiting for the session or already started) before
     // the shutdown, however busy the machine.
@@ -166,7 +162,7 @@ async fn a_drain_that_times_out_is_reported_and_exits_non_zero() {
     let _slow = slow(&client, format!("{base}/colorize"));
     let waiting = Instant::now();
     // In flight: the slow request and this scrape.
-    while metric_at(&client, &base, "colorizer_in_flight_requests").await < 2.0 {
+    while metric_at(&client, &base, "colorizer_in_flight_requests").await.unwrap() < 2.0 {
         assert!(waiting.elapsed() < Duration::from_secs(10), "the slow request did not arrive");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -177,12 +173,6 @@ async fn a_drain_that_times_out_is_reported_and_exits_non_zero() {
     assert!(!status.success(), "exit status {status} after a drain that timed out");
 }
 
-/// One sample of the `/metrics` of a service at `base`.
-async fn metric_at(client: &reqwest::Client, base: &str, sample: &str) -> f64 {
-    let text = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
-    text.lines().find_map(|l| l.strip_prefix(sample).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.trim().parse().ok())).unwrap()
-}
-
 /// Clients that give up while their request waits for a session: the queue-depth and in-flight
 /// gauges fall back to their resting values, and the abandoned requests are never run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,10 +181,7 @@ async fn clients_that_give_up_while_queued_leave_no_trace() {
     let engine = app.state.models.get(None).unwrap().clone();
     let runs_before = engine.runs();
     // One request holds the only session for 2 s.
-    let slow = {
-        let req = app.client.post(app.url("/colorize")).header("content-type", "image/png").header("x-colorizer-fault", "slow");
-        tokio::spawn(req.body(gray_png(64, 64)).send())
-    };
+    let slow = { tokio::spawn(app.colorize_request("", "image/png", gray_png(64, 64)).header("x-colorizer-fault", "slow").send()) };
     let waiting = Instant::now();
     while engine.sessions_in_use() == 0 {
         assert!(waiting.elapsed() < Duration::from_secs(10), "the slow request did not take the session");
@@ -203,10 +190,7 @@ async fn clients_that_give_up_while_queued_leave_no_trace() {
     let started = Instant::now();
     // Six clients queue behind it and give up after 0.4 s.
     let quitters: Vec<_> = (0..6)
-        .map(|_| {
-            let req = app.client.post(app.url("/colorize")).header("content-type", "image/png").timeout(Duration::from_millis(400));
-            tokio::spawn(req.body(gray_png(48, 48)).send())
-        })
+        .map(|_| tokio::spawn(app.colorize_request("", "image/png", gray_png(48, 48)).timeout(Duration::from_millis(400)).send()))
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let queued = engine.queue_depth();
@@ -231,7 +215,7 @@ async fn clients_that_give_up_while_queued_leave_no_trace() {
     }
     assert_eq!(engine.runs(), runs_before + 1, "only the slow request ran; the {queued} abandoned ones did not");
     // The service still answers normally.
-    let resp = app.client.post(app.url("/colorize")).header("content-type", "image/png").body(gray_png(32, 32)).send().await.unwrap();
+    let resp = app.colorize_png(32, 32).await;
     assert_eq!(resp.status(), 200);
 }
 

@@ -2,15 +2,13 @@
 //! decoding; 503 + Retry-After when it does not fit now, 422 when it never can; the reservation
 //! is given back however the request ends.
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::helpers::*;
 use colorizer::config::OutputFormat;
 use colorizer::pipeline::{self, Limits};
-use common::*;
 
 /// What the service reserves for `body` colorized as PNG by the fixture model.
 fn cost_of(app: &TestApp, body: &[u8]) -> u64 {
@@ -21,11 +19,11 @@ fn cost_of(app: &TestApp, body: &[u8]) -> u64 {
 }
 
 async fn post(app: &TestApp, body: Vec<u8>, fault: Option<&str>) -> reqwest::Response {
-    let mut req = app.client.post(app.url("/colorize")).header("content-type", "image/png");
+    let mut req = app.colorize_request("", "image/png", body);
     if let Some(f) = fault {
         req = req.header("x-colorizer-fault", f);
     }
-    req.body(body).send().await.unwrap()
+    req.send().await.unwrap()
 }
 
 /// Waits until nothing is reserved (a response body keeps its reservation until hyper has sent it).
@@ -94,7 +92,7 @@ async fn what_does_not_fit_now_gets_503_and_what_never_fits_gets_422() {
     let detail = p["detail"].as_str().unwrap();
     assert!(detail.contains("memory budget") && detail.contains("64x64"), "{detail}");
     // JPEG output needs less: it fits.
-    let resp = app.client.post(app.url("/colorize?format=jpeg")).header("content-type", "image/png").body(body).send().await.unwrap();
+    let resp = app.post_image("?format=jpeg", "image/png", body).await;
     assert_eq!(resp.status(), 200);
     resp.bytes().await.unwrap();
     wait_for_nothing_reserved(&app).await;
@@ -117,8 +115,8 @@ async fn reservations_are_given_back_when_clients_give_up() {
     }
     let quitters: Vec<_> = (0..4)
         .map(|_| {
-            let req = app.client.post(app.url("/colorize")).header("content-type", "image/png").timeout(Duration::from_millis(400));
-            tokio::spawn(req.body(gray_png(48, 48)).send())
+            let req = app.colorize_request("", "image/png", gray_png(48, 48)).timeout(Duration::from_millis(400));
+            tokio::spawn(req.send())
         })
         .collect();
     for q in quitters {
@@ -133,12 +131,12 @@ async fn reservations_are_given_back_when_clients_give_up() {
 #[tokio::test]
 async fn the_budget_is_shown_in_info_and_parsed_with_units() {
     let app = spawn(&["--memory-budget", "512MiB"]).await;
-    let info: serde_json::Value = app.client.get(app.url("/info")).send().await.unwrap().json().await.unwrap();
+    let info: serde_json::Value = app.get("/info").await.json().await.unwrap();
     assert_eq!(info["memory_budget_bytes"], 512 * 1024 * 1024);
     assert!(info["memory_budget_source"].as_str().unwrap().contains("--memory-budget"));
     // The default comes from this machine: a container limit, else RAM.
     let app = spawn(&[]).await;
-    let info: serde_json::Value = app.client.get(app.url("/info")).send().await.unwrap().json().await.unwrap();
+    let info: serde_json::Value = app.get("/info").await.json().await.unwrap();
     assert!(info["memory_budget_bytes"].as_u64().unwrap() >= 16 << 20, "{info}");
     let source = info["memory_budget_source"].as_str().unwrap();
     assert!(source.contains("container memory limit") || source.contains("RAM"), "{source}");
@@ -279,7 +277,7 @@ const TABLE_HEAD: &str = "| clients | setting | budget | RSS at rest (MiB) | pea
 /// The issue's bar: 18 concurrent uploads of a 48-megapixel JPEG, with the default settings and
 /// under a 1 GiB budget, keep the release server's peak RSS under 2 GiB and every answer is 200
 /// or 503 (+ Retry-After). Needs the release binary: `scripts/test.sh` part `memory` runs it, or
-/// `cargo build --release && cargo test --test memory -- --ignored --nocapture`.
+/// `cargo build --release && cargo test --test api memory::eighteen -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs the release binary: scripts/test.sh part memory"]
 async fn eighteen_48_megapixel_uploads_stay_under_2_gib() {
@@ -311,7 +309,7 @@ async fn eighteen_48_megapixel_uploads_stay_under_2_gib() {
 /// The figures of docs/reliability/MEMORY.md: 18 and 64 concurrent 48 MP uploads per budget,
 /// and, for 18, with the budget out of the way (1 TiB) for comparison (64 clients get the same
 /// 18 places then; it takes several GiB).
-/// `cargo build --release && cargo test --test memory figures -- --ignored --nocapture`
+/// `cargo build --release && cargo test --test api memory::figures -- --ignored --nocapture`
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "measurement for the docs: several minutes with the release binary"]
 async fn figures() {

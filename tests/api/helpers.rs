@@ -1,5 +1,5 @@
-//! Test helpers: spawn the service on a random port in-process, and make test images.
-#![allow(dead_code)]
+//! Test helpers: the service spawned in-process on a random port ([`TestApp`], with request
+//! helpers), test images, and checks of problem answers and metrics.
 
 use std::io::Cursor;
 use std::net::SocketAddr;
@@ -29,6 +29,32 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// `http://127.0.0.1:PORT`.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// `POST /colorize{query}` with `body` as the raw image of type `ctype`, unsent (to add
+    /// headers or a timeout).
+    pub fn colorize_request(&self, query: &str, ctype: &str, body: impl Into<reqwest::Body>) -> reqwest::RequestBuilder {
+        self.client.post(self.url(&format!("/colorize{query}"))).header(reqwest::header::CONTENT_TYPE, ctype).body(body)
+    }
+
+    /// `POST /colorize{query}` with `body` as the raw image of type `ctype`.
+    pub async fn post_image(&self, query: &str, ctype: &str, body: Vec<u8>) -> reqwest::Response {
+        self.colorize_request(query, ctype, body).send().await.unwrap()
+    }
+
+    /// `POST /colorize` with a gray PNG of `width` x `height`.
+    pub async fn colorize_png(&self, width: u32, height: u32) -> reqwest::Response {
+        self.post_image("", "image/png", gray_png(width, height)).await
+    }
+
     /// Sends the shutdown signal (as SIGTERM would) and waits for the drain.
     pub async fn stop(mut self) -> Stopped {
         let _ = self.shutdown.take().unwrap().send(());
@@ -49,7 +75,11 @@ pub fn args(extra: &[&str]) -> ServeArgs {
 }
 
 /// Spawns the app with the untrained fixture model plus `extra` flags; `warm` waits for readiness.
+/// With `TEST_LOG=1` the service logs to stderr (all the tests' services, interleaved).
 pub async fn spawn_with(extra: &[&str], warm: bool) -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some_and(|v| !v.is_empty() && v != "0") {
+        colorizer::startup::init_tracing(false);
+    }
     let args = args(extra);
     let app = Application::build(&args, Instant::now()).await.expect("service builds");
     let (tx, rx) = oneshot::channel::<()>();
@@ -141,7 +171,12 @@ pub async fn expect_problem(resp: reqwest::Response, status: u16) -> serde_json:
 /// The value of one sample of the live `/metrics` (`name` with its labels as rendered, e.g.
 /// `colorizer_queue_depth{model="fixture"}`); None when absent.
 pub async fn metric(app: &TestApp, sample: &str) -> Option<f64> {
-    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    metric_at(&app.client, &app.base(), sample).await
+}
+
+/// `metric` of a service at `base` (one started as a child process).
+pub async fn metric_at(client: &reqwest::Client, base: &str, sample: &str) -> Option<f64> {
+    let text = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
     text.lines().find_map(|l| l.strip_prefix(sample).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
 }
 
