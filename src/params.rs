@@ -114,6 +114,11 @@ impl OutputFormat {
         }
     }
 
+    /// Whether the format keeps every pixel (PNG, and WebP as the service writes it).
+    pub fn lossless(self) -> bool {
+        self != Self::Jpeg
+    }
+
     /// The format of an API name, exactly as `name` spells it (`png`, `jpeg`, `webp`).
     pub fn from_name(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|f| f.name() == s)
@@ -186,6 +191,7 @@ mod tests {
             assert_eq!(OutputFormat::from_name(f.name()), Some(f));
             assert_eq!(f.name().parse::<OutputFormat>(), Ok(f));
             assert_eq!(OutputFormat::from_mime(f.mime()), Some(f));
+            assert_eq!(f.lossless(), f != OutputFormat::Jpeg);
             // The OpenAPI schema and the JSON name are serde's: the same as `name`.
             assert_eq!(serde_json::to_value(f).unwrap(), f.name());
             let value = clap::ValueEnum::to_possible_value(&f).unwrap();

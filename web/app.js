@@ -21,8 +21,6 @@ const el = {
   timings: $("timings"), version: $("version"),
 };
 
-const EXT = { png: "png", jpeg: "jpg", webp: "webp" };
-const MIME = { png: "image/png", jpeg: "image/jpeg", webp: "image/webp" };
 const DEBOUNCE_MS = 300;
 const MAX_AUTO_RETRIES = 3;
 
@@ -184,6 +182,8 @@ function applyInfo(info) {
     opt.textContent = tags.length ? `${m.name} (${tags.join(", ")})` : m.name;
     el.model.append(opt);
   }
+  applyFormats(info.output_formats || []);
+
   const names = (info.models || []).map((m) => m.name);
   el.model.value = names.includes(previous) && !first ? previous : info.default_model || names[0] || "";
   el.model.disabled = names.length === 0;
@@ -195,6 +195,21 @@ function applyInfo(info) {
   if (first && !state.input) hideError();
   applyModel({ resetTemperature: first });
 }
+
+// The output formats are the service's (/info), in its order; the choice is kept across reloads.
+function applyFormats(formats) {
+  const chosen = el.format.value;
+  el.format.replaceChildren();
+  for (const f of formats) {
+    const opt = document.createElement("option");
+    opt.value = f.name;
+    opt.textContent = f.lossless ? `${f.name.toUpperCase()} (lossless)` : f.name.toUpperCase();
+    el.format.append(opt);
+  }
+  el.format.value = formats.some((f) => f.name === chosen) ? chosen : formats[0]?.name || "";
+}
+
+const formatInfo = (name) => (state.info?.output_formats || []).find((f) => f.name === name);
 
 function applyModel({ resetTemperature = true } = {}) {
   const m = currentModel();
@@ -409,7 +424,8 @@ async function colorize() {
   if (!input) return;
   const model = currentModel();
   const format = el.format.value;
-  const params = new URLSearchParams({ format });
+  const params = new URLSearchParams();
+  if (format) params.set("format", format);
   if (model) params.set("model", model.name);
   const useTemp = model && model.output !== "ab";
   if (useTemp) params.set("temperature", temperature().toFixed(2));
@@ -420,7 +436,8 @@ async function colorize() {
   const seq = ++state.seq;
 
   const hints = model?.hints ? state.hints : [];
-  const headers = { Accept: MIME[format] };
+  const mediaType = formatInfo(format)?.media_type;
+  const headers = mediaType ? { Accept: mediaType } : {};
   let body = input.blob;
   if (hints.length) {
     // multipart: the image and the hints part (the browser sets the Content-Type with its boundary)
@@ -581,7 +598,7 @@ el.download.addEventListener("click", () => {
   if (!state.output || !state.input) return;
   const a = document.createElement("a");
   a.href = state.output.url;
-  a.download = `${stem(state.input.name)}-colorized.${EXT[state.output.format] || "png"}`;
+  a.download = `${stem(state.input.name)}-colorized.${formatInfo(state.output.format)?.extension || "png"}`;
   document.body.append(a);
   a.click();
   a.remove();

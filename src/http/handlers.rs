@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::problem::Problem;
 use super::AppState;
 use crate::engine::ModelInfo;
+use crate::params::OutputFormat;
 use crate::pipeline::Limits;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -42,6 +43,26 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
+/// An output format, as `/info` lists it (the demo page builds its format list from these).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FormatInfo {
+    /// Its name in `?format=`.
+    #[schema(value_type = OutputFormat)]
+    pub name: &'static str,
+    /// The media type of the answer (and for `Accept`).
+    pub media_type: &'static str,
+    /// The file name extension of its files.
+    pub extension: &'static str,
+    /// Whether it keeps every pixel.
+    pub lossless: bool,
+}
+
+impl From<OutputFormat> for FormatInfo {
+    fn from(f: OutputFormat) -> Self {
+        Self { name: f.name(), media_type: f.mime(), extension: f.extension(), lossless: f.lossless() }
+    }
+}
+
 /// What `/info` answers.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Info {
@@ -51,6 +72,8 @@ pub struct Info {
     pub default_model: String,
     /// Every loaded model.
     pub models: Vec<ModelInfo>,
+    /// Output formats, in the order the API lists them.
+    pub output_formats: Vec<FormatInfo>,
     /// Decoding limits.
     pub limits: Limits,
     /// Largest request body in bytes.
@@ -90,6 +113,7 @@ pub async fn info(State(state): State<Arc<AppState>>) -> Json<Info> {
         version: env!("CARGO_PKG_VERSION").to_string(),
         default_model: state.models.default_name().to_string(),
         models,
+        output_formats: OutputFormat::ALL.into_iter().map(FormatInfo::from).collect(),
         limits: state.limits,
         max_body_bytes: state.max_body_bytes,
         queue: state.queue,

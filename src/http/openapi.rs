@@ -31,7 +31,7 @@ impl Modify for Security {
 #[openapi(
     info(title = "colorizer", description = "Colorizes grayscale photos with the 313-bin classification method of Zhang et al. (ECCV 2016); hint models also take user colour points (Zhang et al., SIGGRAPH 2017)."),
     paths(colorize::colorize, handlers::healthz, handlers::readyz, handlers::info, handlers::metrics),
-    components(schemas(super::problem::Problem, handlers::Info, handlers::Health, crate::engine::ModelInfo, crate::engine::OutputKind, crate::pipeline::Limits, crate::config::OutputFormat, crate::hints::Hint)),
+    components(schemas(super::problem::Problem, handlers::Info, handlers::FormatInfo, handlers::Health, crate::engine::ModelInfo, crate::engine::OutputKind, crate::pipeline::Limits, crate::config::OutputFormat, crate::hints::Hint)),
     modifiers(&Security),
     tags(
         (name = "colorize", description = "Colorization"),

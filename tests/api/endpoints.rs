@@ -238,6 +238,17 @@ async fn info_lists_models_and_limits() {
     assert_eq!(ce["sha256"].as_str().unwrap().len(), 64);
     assert!(info["limits"]["max_pixels"].as_u64().unwrap() > 0);
     assert!(info["max_body_bytes"].as_u64().unwrap() > 0);
+    // The output formats (the demo page's list), with their media types and extensions.
+    let formats: Vec<(&str, &str, &str, bool)> = info["output_formats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let text = |k: &str| f[k].as_str().unwrap();
+            (text("name"), text("media_type"), text("extension"), f["lossless"].as_bool().unwrap())
+        })
+        .collect();
+    assert_eq!(formats, [("png", "image/png", "png", true), ("jpeg", "image/jpeg", "jpg", false), ("webp", "image/webp", "webp", true)]);
     // The L2 model answers too, through ?model=.
     let resp = app.post_image("?model=l2fixture", "image/png", gray_png(64, 48)).await;
     assert_eq!(resp.status(), 200);
