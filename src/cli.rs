@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::config::{ColorizeArgs, HealthcheckArgs};
-use crate::engine::{init_runtime, Engine, PoolOptions};
+use crate::engine::{init_runtime, Engine};
 use crate::hints::{self, ColourHint};
 use crate::pipeline::{self, Limits, OutputOptions, PipelineError};
 
@@ -178,10 +178,9 @@ impl Refused {
 /// The hints, ONNX Runtime and the model with `jobs_n` sessions; the hints checked against it.
 fn load(args: &ColorizeArgs, jobs_n: usize) -> Result<(Engine, Vec<ColourHint>), Refused> {
     let hints = read_hints(args).map_err(Refused::usage)?;
-    init_runtime(args.ort_lib.as_deref()).map_err(|e| Refused::failure(e.to_string()))?;
+    init_runtime(args.runtime.ort_lib.as_deref()).map_err(|e| Refused::failure(e.to_string()))?;
     let source = crate::models::resolve(args.model.as_deref()).map_err(|e| Refused::failure(e.to_string()))?;
-    let opts = PoolOptions { pool_size: jobs_n, threads: args.threads as usize, queue: 0, inference_size: args.inference_size };
-    let engine = Engine::load(&source, opts).map_err(|e| Refused::failure(crate::error_chain(&e)))?;
+    let engine = Engine::load(&source, args.runtime.pool_options(jobs_n, 0)).map_err(|e| Refused::failure(crate::error_chain(&e)))?;
     pipeline::check_hints_accepted(&engine, &hints).map_err(|e| Refused::usage(format!("--hints: {e}")))?;
     Ok((engine, hints))
 }

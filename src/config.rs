@@ -45,6 +45,13 @@ pub struct ModelArgs {
     /// ONNX Runtime sessions per model (requests run at once per model).
     #[arg(long, env = "COLORIZER_POOL_SIZE", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub pool_size: u32,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+/// How ONNX Runtime is found and runs each model: the same flags for `serve` and `colorize`.
+#[derive(Debug, Clone, Args)]
+pub struct RuntimeArgs {
     /// Intra-op threads of each session.
     #[arg(long, env = "COLORIZER_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub threads: u32,
@@ -55,6 +62,13 @@ pub struct ModelArgs {
     /// Path of libonnxruntime.so (default: $ORT_DYLIB_PATH, else beside the executable).
     #[arg(long, env = "COLORIZER_ORT_LIB")]
     pub ort_lib: Option<PathBuf>,
+}
+
+impl RuntimeArgs {
+    /// Session pools of `pool_size` sessions that take on `queue` more waiting requests.
+    pub(crate) fn pool_options(&self, pool_size: usize, queue: usize) -> crate::engine::PoolOptions {
+        crate::engine::PoolOptions { pool_size, threads: self.threads as usize, queue, inference_size: self.inference_size }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -156,7 +170,8 @@ pub struct ColorizeArgs {
     /// Worker threads (default: all cores).
     #[arg(short, long)]
     pub jobs: Option<usize>,
-    /// Model to use: a NAME of an embedded model, or a PATH to an ONNX file.
+    /// Model to use: a NAME of an embedded model, or a PATH to an ONNX file (in the
+    /// environment one such name or path; `serve` reads the variable as its list of NAME=PATH).
     #[arg(long = "model", env = "COLORIZER_MODEL")]
     pub model: Option<String>,
     /// Colour hints for a single input image: a JSON file `[{"x": 120, "y": 48, "color":
@@ -164,15 +179,8 @@ pub struct ColorizeArgs {
     /// orientation; needs a model that takes hints (see `/info` or the model card).
     #[arg(long, value_name = "FILE.json")]
     pub hints: Option<PathBuf>,
-    /// Intra-op threads per worker's session.
-    #[arg(long, env = "COLORIZER_THREADS", default_value_t = 1)]
-    pub threads: u32,
-    /// Short side the image is resized to for dynamic-size models.
-    #[arg(long, env = "COLORIZER_INFERENCE_SIZE")]
-    pub inference_size: Option<u32>,
-    /// Path of libonnxruntime.so.
-    #[arg(long, env = "COLORIZER_ORT_LIB")]
-    pub ort_lib: Option<PathBuf>,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
     /// No progress bar.

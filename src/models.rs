@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::ModelArgs;
-use crate::engine::{Engine, EngineError, ModelSource, PoolOptions};
+use crate::engine::{Engine, EngineError, ModelSource};
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded_models.rs"));
@@ -86,8 +86,7 @@ impl Models {
         for spec in &args.models {
             sources.push(source_from_spec(spec)?);
         }
-        let opts =
-            PoolOptions { pool_size: args.pool_size as usize, threads: args.threads as usize, queue, inference_size: args.inference_size };
+        let opts = args.runtime.pool_options(args.pool_size as usize, queue);
         let mut engines = BTreeMap::new();
         for src in &sources {
             if engines.contains_key(&src.name) {

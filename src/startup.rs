@@ -45,7 +45,7 @@ impl Application {
     /// Loads ONNX Runtime and the models (refusing models that break the contract), chooses the
     /// memory budget and binds the port. `started` is when the process started (`startup_s`).
     pub async fn build(args: &ServeArgs, started: Instant) -> anyhow::Result<Self> {
-        init_runtime(args.model.ort_lib.as_deref())?;
+        init_runtime(args.model.runtime.ort_lib.as_deref())?;
         let models = Models::load(&args.model, args.queue as usize).context("loading the models")?;
         log_models(&models);
         let budget = crate::admission::choose_budget(args.memory_budget);
