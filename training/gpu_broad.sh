@@ -12,6 +12,8 @@
 #                  trained (--freeze-groups 0, encoder at 0.25x lr), hints on half the photos
 #   guided-frozen: the same with the stem + 5 block groups frozen (as on CPU before)
 #   scratch:       ColorNet from scratch (no ImageNet weights), its own empirical prior
+#   STAGE=semantic: one run instead, the semantic-loss fine-tune of guided-ft (init_ft.pt, carried
+#   with efficientnet-lite0.pth, the critic's ImageNet weights, as EFFICIENTNET_WEIGHTS_DIR)
 # Local dry run (CPU):  STORE=/tmp/gpstore OUT=/tmp/gout BUDGET=60 LIMIT=64 STAGE=train bash training/gpu_broad.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -50,9 +52,15 @@ run() {  # name, then train args
   timeout $((BUDGET + 90)) $PY -m training.train --out "$RUNS/$name" "${common[@]}" "$@" > "$RUNS/$name.out" 2>&1
   echo "$name exit $?" >> "$RUNS/status.txt"
 }
+if [ "${STAGE:-train}" = semantic ]; then
+  export EFFICIENTNET_WEIGHTS_DIR="$STORE"
+  run semantic --init "$STORE/init_ft.pt" --hints --hint-p-none 0.5 --freeze-groups 0 --encoder-lr-mult 0.25 \
+    --lr 3e-4 --warmup-steps 50 --semantic-weight 1.0 --semantic-critic lite0 &
+else
 run guided-ft --init "$INIT" --hints --hint-p-none 0.5 --freeze-groups 0 --encoder-lr-mult 0.25 &
 run guided-frozen --init "$INIT" --hints --hint-p-none 0.5 --freeze-groups 5 --encoder-lr-mult 0.25 &
 run scratch --encoder scratch --lr 2e-3 &
+fi
 ( while sleep 45; do nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader >> "$RUNS/gpu_util.txt" 2>/dev/null; tail -qn1 "$RUNS"/*/train.log 2>/dev/null | cut -c1-150; done ) &
 mon=$!
 wait $(jobs -p | grep -v "^$mon$") 2>/dev/null

@@ -1,4 +1,6 @@
-"""Losses: class-rebalanced multinomial cross-entropy (Zhang et al. eq. 1-2) and the L2 baseline."""
+"""Losses: class-rebalanced multinomial cross-entropy (Zhang et al. eq. 1-2), the L2 baseline, and
+the semantic loss (an ImageNet classifier should see the same thing in the colorization as in the
+true colour photo)."""
 from __future__ import annotations
 
 import torch
@@ -22,3 +24,20 @@ def l2_loss(pred_ab: torch.Tensor, ab: torch.Tensor, valid: torch.Tensor) -> tor
     err = ((pred_ab.float() - ab.float()) / 100.0).pow(2).sum(1)   # [N,h,w]
     v = valid.float().view(-1, 1, 1)
     return (err * v).sum() / (v.sum() * err[0].numel()).clamp_min(1.0)
+
+
+def annealed_mean_ab(logits: torch.Tensor, pts: torch.Tensor, temperature: float,
+                     bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Differentiable annealed-mean decode (Zhang et al. eq. 5): logits [N,313,h,w] (+ bias [313],
+    e.g. the export's prior correction -alpha log w) -> ab [N,2,h,w] = sum_q softmax(z/T)_q pts_q."""
+    z = logits.float()
+    if bias is not None:
+        z = z + bias.view(1, -1, 1, 1)
+    return torch.einsum("nqhw,qc->nchw", F.softmax(z / temperature, dim=1), pts)
+
+
+def semantic_kl(critic_logits_pred: torch.Tensor, critic_logits_true: torch.Tensor) -> torch.Tensor:
+    """KL(p_true || p_pred) of a classifier's class distributions on the true colour photo and on
+    the colorization, averaged over the batch (the true side carries no gradient)."""
+    p_true = F.softmax(critic_logits_true.float().detach(), dim=1)
+    return (p_true * (torch.log(p_true.clamp_min(1e-8)) - F.log_softmax(critic_logits_pred.float(), dim=1))).sum(1).mean()

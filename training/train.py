@@ -40,7 +40,7 @@ from . import hints as hints_mod
 from .bins import (SoftEncoder, empirical_counts, is_gray, load_pts, rebalance_weights,
                    smooth_prior)
 from .data import GpuBatcher, ShardStream, load_sources
-from .losses import l2_loss, rebalanced_ce
+from .losses import annealed_mean_ab, l2_loss, rebalanced_ce, semantic_kl
 from .model import build_model, count_params, conv_flops
 
 EXPORT_RESERVE_S = 25.0
@@ -96,6 +96,14 @@ def parse_args(argv=None):
     ap.add_argument("--hint-p", type=float, default=1 / 8, help="geometric p of the number of hints")
     ap.add_argument("--hint-p-none", type=float, default=0.25, help="fraction of images with no hints")
     ap.add_argument("--init", help="checkpoint whose model weights (and prior) start a fresh run")
+    ap.add_argument("--semantic-weight", type=float, default=0.0,
+                    help="> 0 adds this x the semantic loss: KL between a frozen ImageNet classifier's "
+                         "class distributions on the true colour crop and on the decoded colorization")
+    ap.add_argument("--semantic-critic", choices=["lite0", "lite1", "lite2"], default="lite0",
+                    help="the frozen classifier of the semantic loss (keep the semantic TEST on another one)")
+    ap.add_argument("--semantic-temperature", type=float, default=0.38, help="annealed-mean T of that decode")
+    ap.add_argument("--semantic-prior-correction", type=float, default=0.4,
+                    help="prior correction alpha of that decode (as the export's --prior-correction)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: all)")
@@ -285,6 +293,31 @@ def main(argv=None):
         log(f"val: {len(vx)} photos from {a.val}")
 
     hint_rng = np.random.default_rng(a.seed * 1_000_003 + state["step"])
+    critic = None
+    if a.semantic_weight > 0:
+        if a.head != "ce":
+            raise SystemExit("--semantic-weight needs the CE head (it decodes the 313-bin distribution)")
+        from .encoders import load_pretrained, normalise_255
+        from .lab import lab_to_rgb_torch
+        critic = load_pretrained(a.semantic_critic, 3, classifier=True).to(dev).eval()
+        for p in critic.parameters():
+            p.requires_grad_(False)
+        pts_t = torch.tensor(pts, dtype=torch.float32, device=dev)
+        dec_bias = -a.semantic_prior_correction * torch.log(wbin_t)
+        log(f"semantic loss: weight {a.semantic_weight}, critic efficientnet-{a.semantic_critic} (frozen), "
+            f"decode T {a.semantic_temperature}, prior correction {a.semantic_prior_correction}")
+
+    def critic_logits(L, ab):
+        rgb = lab_to_rgb_torch(torch.cat([L.float(), ab.float()], 1))
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
+            return critic(normalise_255(rgb * 255.0))
+
+    def semantic_loss(L, ab, out):
+        ab_pred = annealed_mean_ab(out, pts_t, a.semantic_temperature, dec_bias)
+        ab_pred = F.interpolate(ab_pred, size=L.shape[-2:], mode="bilinear", align_corners=False)
+        with torch.no_grad():
+            z_true = critic_logits(L, ab)
+        return semantic_kl(critic_logits(L, ab_pred), z_true)
 
     def batch_loss(L, ab, with_hints=True):
         abq = F.avg_pool2d(ab, 4)
@@ -298,7 +331,10 @@ def main(argv=None):
         if a.head == "ce":
             idx, w = encoder.encode(abq)
             pixw = wbin_t[idx[:, 0]] * valid.float()[:, None, None]
-            return rebalanced_ce(out, idx, w, pixw)
+            loss = rebalanced_ce(out, idx, w, pixw)
+            if critic is not None and with_hints:     # training batches only (val loss stays the CE)
+                loss = loss + a.semantic_weight * semantic_loss(L, ab, out)
+            return loss
         return l2_loss(out, abq, valid)
 
     @torch.no_grad()
