@@ -28,12 +28,11 @@ def l2_loss(pred_ab: torch.Tensor, ab: torch.Tensor, valid: torch.Tensor) -> tor
 
 def annealed_mean_ab(logits: torch.Tensor, pts: torch.Tensor, temperature: float,
                      bias: torch.Tensor | None = None) -> torch.Tensor:
-    """Differentiable annealed-mean decode (Zhang et al. eq. 5): logits [N,313,h,w] (+ bias [313],
-    e.g. the export's prior correction -alpha log w) -> ab [N,2,h,w] = sum_q softmax(z/T)_q pts_q."""
-    z = logits.float()
-    if bias is not None:
-        z = z + bias.view(1, -1, 1, 1)
-    return torch.einsum("nqhw,qc->nchw", F.softmax(z / temperature, dim=1), pts)
+    """Differentiable annealed-mean decode (Zhang et al. eq. 5) of logits [N,313,h,w] plus an
+    optional bias [313] (e.g. the export's prior correction -alpha log w) -> ab [N,2,h,w]."""
+    from .bins import decode_annealed_torch
+    z = logits.float() if bias is None else logits.float() + bias.view(1, -1, 1, 1)
+    return decode_annealed_torch(z, pts, temperature)
 
 
 def semantic_kl(critic_logits_pred: torch.Tensor, critic_logits_true: torch.Tensor) -> torch.Tensor:

@@ -104,7 +104,7 @@ def pack_shards(sources: list[str], out_dir: str, size: int, quality: int, shard
     shards, start, used = [], 0, 0
     limit = int(shard_mb * 1e6) - 4096
     for i, b in enumerate(blobs + [None]):
-        if b is None or used + len(b) > limit:
+        if (b is None or used + len(b) > limit) and i > start:   # a photo larger than a shard gets its own
             part = slice(start, i)
             lens = np.array([len(x) for x in blobs[part]], dtype=np.int64)
             labels = np.array([classes.index(c) for _, c in items[part]], dtype=np.int16)

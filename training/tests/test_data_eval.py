@@ -1,5 +1,6 @@
 """Pack round trip, GPU batcher (on CPU), evaluation metrics and the evaluate CLI."""
 import json
+import os
 
 import numpy as np
 import torch
@@ -71,3 +72,16 @@ def test_evaluate_cli(photo_folder, tmp_path):
     assert res["picked_T"]["ce"]["T"] in (0.2, 0.38, 1.0)
     text = md.read_text()
     assert "PSNR" in text and "alpha" in text and "T sweep" in text
+
+
+def test_pack_shards_splits_by_size_and_caps_classes(photo_folder, tmp_path):
+    from training.pack import pack_shards
+    one = pack(photo_folder, str(tmp_path / "one.npz"), size=32, quality=90, workers=1)
+    info = pack_shards([photo_folder], str(tmp_path / "gp"), 32, 90, shard_mb=one["bytes"] / 3e6,
+                       class_limits=["alpha=2"], workers=1)
+    tag = os.path.basename(photo_folder.rstrip("/"))
+    assert info["images"] == 7 and info["classes"] == {f"{tag}/alpha": 2, f"{tag}/beta": 5}
+    assert len(info["shards"]) >= 3 and sum(s["images"] for s in info["shards"]) == 7
+    assert all(s["bytes"] <= one["bytes"] / 3 + 4096 for s in info["shards"])
+    x, y, classes = load_pack(info["shards"][0]["out"], workers=1)
+    assert x.shape[1:] == (32, 32, 3) and classes == [f"{tag}/alpha", f"{tag}/beta"]

@@ -43,3 +43,22 @@ def test_l2_loss():
     ab = torch.full((2, 2, 3, 3), 10.0)
     assert abs(l2_loss(pred, ab, torch.tensor([True, True])).item() - 0.02) < 1e-6
     assert l2_loss(pred, ab, torch.tensor([False, False])).item() == 0.0
+
+
+def test_annealed_mean_decode_and_semantic_kl(pts):
+    from training.losses import annealed_mean_ab, semantic_kl
+    pts_t = torch.tensor(pts, dtype=torch.float32)
+    logits = torch.full((1, 313, 2, 2), -30.0)
+    logits[0, 40] = 30.0                             # all mass on one bin
+    ab = annealed_mean_ab(logits, pts_t, 0.38)
+    assert torch.allclose(ab[0, :, 0, 0], pts_t[40], atol=1e-4)
+    bias = torch.zeros(313)
+    bias[40] = -100.0                                # a bias (the prior correction) moves the decode
+    bias[41] = 100.0
+    assert torch.allclose(annealed_mean_ab(logits, pts_t, 0.38, bias)[0, :, 1, 1], pts_t[41], atol=1e-4)
+    z = torch.randn(3, 1000)
+    assert float(semantic_kl(z, z)) < 1e-5
+    moved = z.clone().requires_grad_(True)
+    kl = semantic_kl(moved + torch.randn(3, 1000), z)
+    kl.backward()
+    assert float(kl) > 0 and moved.grad.abs().sum() > 0
