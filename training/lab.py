@@ -58,5 +58,5 @@ def lab_to_rgb_torch(lab: torch.Tensor) -> torch.Tensor:
     xyz = xyz * torch.tensor(WHITE, dtype=torch.float32, device=lab.device).view(1, 3, 1, 1)
     m = torch.tensor(M_XYZ2RGB, dtype=torch.float32, device=lab.device)
     lin = torch.einsum("ij,njhw->nihw", m, xyz)
-    rgb = torch.where(lin > 0.0031308, 1.055 * lin.clamp_min(0) ** (1 / 2.4) - 0.055, 12.92 * lin)
+    rgb = torch.where(lin > 0.0031308, 1.055 * lin.clamp_min(0.0031308) ** (1 / 2.4) - 0.055, 12.92 * lin)  # no inf gradient in the branch not taken
     return rgb.clamp(0.0, 1.0)

@@ -34,3 +34,14 @@ def test_torch_lab2rgb_matches_skimage_and_roundtrips():
     ref = np.clip(lab2rgb(lab2), 0, 1)
     got = lab_to_rgb_torch(torch.from_numpy(lab2).permute(2, 0, 1)[None].float())[0].permute(1, 2, 0).numpy()
     assert np.abs(got - ref).max() < 1e-3
+
+
+def test_lab_to_rgb_has_finite_gradients_at_black_and_out_of_gamut():
+    """The semantic loss backpropagates through this conversion: the sRGB gamma branch not taken
+    must not turn a zero gradient into NaN (0 x inf) at black or where the linear value is <= 0."""
+    import torch
+    from training.lab import lab_to_rgb_torch
+    lab = torch.tensor([[0.0, 0.0, 0.0], [50.0, 90.0, -100.0], [5.0, -60.0, 70.0], [100.0, 0.0, 0.0]])
+    lab = lab.T.reshape(1, 3, 2, 2).clone().requires_grad_(True)
+    lab_to_rgb_torch(lab).sum().backward()
+    assert torch.isfinite(lab.grad).all()
