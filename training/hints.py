@@ -39,19 +39,29 @@ def paint(hints: torch.Tensor, i: int, y: int, x: int, k: int, a: float, b: floa
     hints[i, 2, y0:y1, x0:x1] = 1.0
 
 
+def _empty_map_and_draws(ab: torch.Tensor, counts, rng: np.random.Generator, half_widths):
+    """An all-zero hint map for ab [N,2,H,W] and the random centres (y, x) and half-widths of
+    sum(counts) patches, in image order (None, None, None when there are none)."""
+    N, _, H, W = ab.shape
+    hints = torch.zeros(N, HINT_CHANNELS, H, W, dtype=ab.dtype, device=ab.device)
+    total = int(np.sum(counts))
+    if total == 0:
+        return hints, (None, None, None)
+    ys, xs = rng.integers(0, H, total), rng.integers(0, W, total)
+    return hints, (ys, xs, rng.choice(np.asarray(half_widths), total))
+
+
 def simulate(ab: torch.Tensor, counts, rng: np.random.Generator,
              half_widths=PATCH_HALF_WIDTHS) -> torch.Tensor:
     """Hint maps [N,3,H,W] for true ab [N,2,H,W]: counts[i] patches in image i, each holding the
     mean true ab of its patch. Vectorised (no per-hint host round trip, so it keeps a GPU busy):
     patch means come from a box filter over the clipped window, and where patches meet the later
     one wins, exactly as painting them one after another (`simulate_sequential`) would."""
-    N, _, H, W = ab.shape
-    hints = torch.zeros(N, HINT_CHANNELS, H, W, dtype=ab.dtype, device=ab.device)
-    total = int(np.sum(counts))
-    if total == 0:
+    hints, (ys, xs, ks) = _empty_map_and_draws(ab, counts, rng, half_widths)
+    if ys is None:
         return hints
-    ys, xs = rng.integers(0, H, total), rng.integers(0, W, total)
-    ks = rng.choice(np.asarray(half_widths), total)
+    N, _, H, W = ab.shape
+    total = len(ys)
     img = np.repeat(np.arange(N), np.asarray(counts, dtype=np.int64))
     dev = ab.device
     img_t, ys_t, xs_t, ks_t = (torch.from_numpy(np.ascontiguousarray(v).astype(np.int64)).to(dev)
@@ -81,13 +91,11 @@ def simulate(ab: torch.Tensor, counts, rng: np.random.Generator,
 def simulate_sequential(ab: torch.Tensor, counts, rng: np.random.Generator,
                         half_widths=PATCH_HALF_WIDTHS) -> torch.Tensor:
     """The reference for `simulate`: the same draws, each patch painted in turn with `paint`."""
-    N, _, H, W = ab.shape
-    hints = torch.zeros(N, HINT_CHANNELS, H, W, dtype=ab.dtype, device=ab.device)
-    total = int(np.sum(counts))
-    if total == 0:
+    hints, (ys, xs, ks) = _empty_map_and_draws(ab, counts, rng, half_widths)
+    if ys is None:
         return hints
-    ys, xs = rng.integers(0, H, total), rng.integers(0, W, total)
-    ks = rng.choice(np.asarray(half_widths), total)
+    N, _, H, W = ab.shape
+    total = len(ys)
     j = 0
     for i, c in enumerate(counts):
         for _ in range(int(c)):
