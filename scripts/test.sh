@@ -34,7 +34,7 @@ step() {
 }
 
 rust() {
-  scripts/fetch-ort.sh && cargo build --locked && cargo test --locked --no-fail-fast
+  scripts/build-deps.sh && scripts/fetch-ort.sh && cargo build --locked && cargo test --locked --no-fail-fast
 }
 
 training() {
