@@ -3,6 +3,7 @@
 //! from the input and output shapes, and warm-up. How many requests a model takes on (pool +
 //! queue) is `crate::admission::Slots`, held here per model.
 
+mod blocking;
 mod contract;
 mod runtime;
 

@@ -6,6 +6,7 @@ mod decode;
 mod jpeg;
 mod memory;
 mod output;
+mod serve;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer
 pub use decode::{decode, jpeg_is_complete, open, probe, Header, Opened};
 pub use memory::{bytes_per_pixel, memory_cost, MODEL_BYTES_PER_PIXEL, REQUEST_OVERHEAD_BYTES};
 pub use output::encode;
+pub use serve::{serve, Gone, Present, ServeError};
 
 use crate::config::OutputFormat;
 use crate::engine::{Engine, EngineError, ModelOutput};
