@@ -9,9 +9,10 @@ use crate::config::OutputFormat;
 /// - decoding: the decoded pixels (twice when EXIF orientation turns them a quarter) and their
 ///   conversion to 8-bit gray+alpha or RGBA when the decoder gives another type; then, while the
 ///   converted (or decoded) pixels are still held, the L plane (f32) and the alpha channel;
-/// - finishing: the L plane and alpha, the output pixels (RGB, or RGBA with alpha in PNG/WebP),
-///   and the encoder's output and buffers: PNG at most the raw size plus half of it for the
-///   output buffer's growth, JPEG 1.5 bytes, lossless WebP 6 (measured 4 to 5).
+/// - finishing: the join holds the L plane and alpha and the output pixels (RGB, or RGBA with
+///   alpha in PNG/WebP); then the L plane and alpha are dropped and the encoder holds the output
+///   pixels and its output and buffers: PNG at most the raw size plus half of it for the output
+///   buffer's growth, JPEG 1.5 bytes, lossless WebP 6 (measured 4 to 5).
 ///
 /// An upper bound, checked against measured peaks (RSS) in `docs/reliability/MEMORY.md`.
 pub fn bytes_per_pixel(header: &Header, format: OutputFormat) -> f64 {
@@ -32,7 +33,7 @@ pub fn bytes_per_pixel(header: &Header, format: OutputFormat) -> f64 {
         OutputFormat::Jpeg => 1.5,
         OutputFormat::Webp => 6.0,
     };
-    decode.max(l_alpha + out + encoder)
+    decode.max(l_alpha + out).max(out + encoder)
 }
 
 /// Bytes per pixel of the model's input held per request: the input, the `[313, h/4, w/4]`
@@ -57,17 +58,18 @@ mod tests {
     fn bytes_per_pixel_follow_the_stages() {
         let header = |color, quarter_turn| Header { format: image::ImageFormat::Png, width: 10, height: 10, color, quarter_turn };
         use image::ColorType::*;
-        // Gray to PNG: L, RGB out, PNG output (finishing is the peak).
-        assert_eq!(bytes_per_pixel(&header(L8, false), OutputFormat::Png), 4.0 + 3.0 + 4.5);
-        assert_eq!(bytes_per_pixel(&header(L8, false), OutputFormat::Jpeg), 4.0 + 3.0 + 1.5);
+        // Gray to PNG: RGB out and the PNG output (encoding is the peak; L is dropped by then).
+        assert_eq!(bytes_per_pixel(&header(L8, false), OutputFormat::Png), 3.0 + 4.5);
+        // Gray to JPEG: the join (L and RGB) is the peak.
+        assert_eq!(bytes_per_pixel(&header(L8, false), OutputFormat::Jpeg), 4.0 + 3.0);
         // RGBA keeps alpha in PNG and WebP, not in JPEG.
-        assert_eq!(bytes_per_pixel(&header(Rgba8, false), OutputFormat::Png), 5.0 + 4.0 + 6.0);
-        assert_eq!(bytes_per_pixel(&header(Rgba8, false), OutputFormat::Jpeg), 5.0 + 3.0 + 1.5);
+        assert_eq!(bytes_per_pixel(&header(Rgba8, false), OutputFormat::Png), 4.0 + 6.0);
+        assert_eq!(bytes_per_pixel(&header(Rgba8, false), OutputFormat::Jpeg), 4.0 + 5.0);
         // 16-bit RGBA: decoding is the peak (8 decoded + 4 converted).
         assert_eq!(bytes_per_pixel(&header(Rgba16, false), OutputFormat::Jpeg), 12.0);
         assert_eq!(bytes_per_pixel(&header(Rgba16, true), OutputFormat::Jpeg), 20.0);
         let h = Header { format: image::ImageFormat::Jpeg, width: 8000, height: 6000, color: L8, quarter_turn: false };
         let cost = memory_cost(&h, OutputFormat::Png, 3_000_000, 128 * 176);
-        assert_eq!(cost, 3_000_000 + 552_000_000 + 128 * 176 * MODEL_BYTES_PER_PIXEL + REQUEST_OVERHEAD_BYTES);
+        assert_eq!(cost, 3_000_000 + 360_000_000 + 128 * 176 * MODEL_BYTES_PER_PIXEL + REQUEST_OVERHEAD_BYTES);
     }
 }

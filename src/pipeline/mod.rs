@@ -226,12 +226,15 @@ pub fn finish(prepared: Prepared, output: ModelOutput, opts: &OutputOptions) -> 
     let ab = output.into_ab(opts.temperature);
     let t1 = Instant::now();
     let (rgb, channels) = output::join(&prepared, &ab, opts.format);
+    let (width, height) = (prepared.width, prepared.height);
+    // The L plane (4 bytes a pixel) and alpha are done with: not held while encoding.
+    drop(prepared);
     let t2 = Instant::now();
-    let bytes = encode(&rgb, prepared.width, prepared.height, channels, opts)?;
+    let bytes = encode(&rgb, width, height, channels, opts)?;
     timings.bin_decode = t1 - t0;
     timings.upsample = t2 - t1;
     timings.encode = t2.elapsed();
-    Ok(Colorized { bytes, format: opts.format, width: prepared.width, height: prepared.height, timings })
+    Ok(Colorized { bytes, format: opts.format, width, height, timings })
 }
 
 /// The whole pipeline on the calling thread (CLI, benchmarks): prepare, infer, finish.
