@@ -39,8 +39,10 @@ pub fn bytes_per_pixel(header: &Header, format: OutputFormat) -> f64 {
 /// Bytes per pixel of the model's input held per request: the input, the `[313, h/4, w/4]`
 /// logits twice (ONNX Runtime's output and its copy) and the decoded ab, rounded up.
 pub const MODEL_BYTES_PER_PIXEL: u64 = 200;
-/// Small buffers of a request that do not grow with the image.
-pub const REQUEST_OVERHEAD_BYTES: u64 = 1 << 20;
+/// What a request costs beside its image and model buffers: small buffers that do not grow with
+/// the image, and the stacks and allocator arenas of the threads it wakes (measured: a 12 or
+/// 48 MP request's peak is 4 to 5 MiB above its body and buffers, `docs/reliability/MEMORY.md`).
+pub const REQUEST_OVERHEAD_BYTES: u64 = 8 << 20;
 
 /// What one request costs in memory at its peak: its body, the pipeline's buffers for an image
 /// of this header encoded as `format` (`bytes_per_pixel`), and the model's buffers for an input
