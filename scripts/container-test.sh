@@ -183,6 +183,7 @@ t0=$(now)
 scripts/fetch-ort.sh >/dev/null
 BIN=${CONTAINER_TEST_BINARY:-}
 if [ -z "$BIN" ]; then
+  scripts/build-deps.sh
   cargo build --release --locked --bin colorizer
   BIN=target/release/colorizer
 fi

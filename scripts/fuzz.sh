@@ -11,6 +11,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 secs=${1:-300}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+scripts/build-deps.sh
 export RUSTC_BOOTSTRAP=1
 seeds=fuzz/corpus/pipeline
 mkdir -p "$seeds" fuzz/artifacts/pipeline

@@ -5,6 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+scripts/build-deps.sh
 scripts/fetch-ort.sh
 cargo build --release --locked
 export ORT_DYLIB_PATH="$root/.ort/libonnxruntime.so.1.31.1"

@@ -8,6 +8,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+scripts/build-deps.sh
 scripts/fetch-ort.sh
 cargo build --locked
 scripts/install-browser.sh

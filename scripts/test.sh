@@ -34,7 +34,7 @@ step() {
 }
 
 rust() {
-  scripts/fetch-ort.sh && cargo build --locked && cargo test --locked --no-fail-fast
+  scripts/build-deps.sh && scripts/fetch-ort.sh && cargo build --locked && cargo test --locked --no-fail-fast
 }
 
 training() {
@@ -72,7 +72,7 @@ schema() {
 memory() {
   # Peak RSS under big uploads is a property of the optimised build (a debug build takes minutes
   # per 48-megapixel photo); the container part builds the same binary.
-  cargo build --release --locked --bin colorizer &&
+  scripts/build-deps.sh && cargo build --release --locked --bin colorizer &&
     COLORIZER_BIN=target/release/colorizer cargo test --locked --test api -- --ignored --exact \
       memory::eighteen_48_megapixel_uploads_stay_under_2_gib --nocapture
 }

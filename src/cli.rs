@@ -134,9 +134,9 @@ pub fn colorize(args: ColorizeArgs) -> ExitCode {
         }
     };
     let opts = OutputOptions {
-        temperature: args.temperature.unwrap_or(engine.info().default_temperature).get(),
+        temperature: args.temperature.unwrap_or(engine.info().default_temperature),
         format: args.format,
-        quality: args.quality.get(),
+        quality: args.quality,
     };
     let collected = collect_jobs(&args.inputs);
     if let Err(e) = std::fs::create_dir_all(&args.output) {

@@ -4,8 +4,8 @@
 //! fixed logits derived from the input, so every other stage runs on what the bytes decode to.
 #![no_main]
 
-use colorizer::config::OutputFormat;
 use colorizer::engine::ModelOutput;
+use colorizer::params::{JpegQuality, OutputFormat, Temperature};
 use colorizer::pipeline::{finish, prepare_with, Limits, OutputOptions};
 use libfuzzer_sys::fuzz_target;
 
@@ -22,7 +22,8 @@ fuzz_target!(|data: &[u8]| {
         1 => OutputFormat::Jpeg,
         _ => OutputFormat::Webp,
     };
-    let out = finish(prepared, ModelOutput::Logits { data: logits, height: h, width: w }, &OutputOptions { temperature: 0.38, format, quality: 80 })
-        .expect("encoding a decoded image never fails");
+    let (temperature, quality) = (Temperature::new(0.38).expect("in range"), JpegQuality::new(80).expect("in range"));
+    let output = ModelOutput::Logits { data: logits, height: h, width: w };
+    let out = finish(prepared, output, &OutputOptions { temperature, format, quality }).expect("encoding a decoded image never fails");
     assert!(!out.bytes.is_empty());
 });

@@ -5,11 +5,13 @@
 mod decode;
 mod lab;
 mod pts_in_hull;
+mod rgb8;
 mod upsample;
 
 pub use decode::{annealed_mean, AbPlanes};
-pub use lab::{lab_to_srgb, srgb8_to_lab, srgb_to_l, LabToRgb8};
+pub use lab::{lab_to_srgb, srgb8_to_lab, srgb_to_l};
 pub use pts_in_hull::PTS_IN_HULL;
+pub use rgb8::LabToRgb8;
 pub use upsample::{AbUpsampler, Bilinear};
 
 /// Number of ab bins of the classification head.

@@ -3,6 +3,7 @@
 //! from the input and output shapes, and warm-up. How many requests a model takes on (pool +
 //! queue) is `crate::admission::Slots`, held here per model.
 
+mod blocking;
 mod contract;
 mod info;
 mod run;
@@ -10,7 +11,6 @@ mod runtime;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
 
 use ort::session::Session;
 use tokio::sync::Semaphore;
@@ -215,48 +215,6 @@ impl Engine {
         self.slots.is_full()
     }
 
-    /// Runs the model off the async runtime once a session is free. Waits at most until
-    /// `deadline`; past it the inference is not started. Returns the output and the queue wait.
-    /// `hints` is the `[3, height, width]` hint map (hint models only; none means no hints).
-    /// `hold` keeps the session busy that long before running (test fault injection only).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn infer(
-        self: &Arc<Self>,
-        input: Arc<Vec<f32>>,
-        hints: Option<Arc<Vec<f32>>>,
-        height: u32,
-        width: u32,
-        deadline: Instant,
-        hold: Option<Duration>,
-    ) -> Result<(ModelOutput, Duration), InferError> {
-        let start = Instant::now();
-        // Counted as waiting until a session is free, the deadline passes, or the request is
-        // dropped (its client went away): then it never runs.
-        let permit = {
-            let _waiting = Waiting::enter(&self.waiting);
-            tokio::time::timeout_at(deadline.into(), self.permits.clone().acquire_owned()).await
-        };
-        let permit = match permit {
-            Ok(Ok(p)) => p,
-            Ok(Err(_)) => return Err(InferError::Engine(EngineError::Closed)),
-            Err(_) => return Err(InferError::Deadline),
-        };
-        let waited = start.elapsed();
-        let engine = self.clone();
-        let out = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            if let Some(hold) = hold {
-                std::thread::sleep(hold);
-            }
-            engine.run_blocking(&input, hints.as_deref().map(Vec::as_slice), height, width)
-        })
-        .await;
-        match out {
-            Ok(r) => r.map(|o| (o, waited)).map_err(InferError::Engine),
-            Err(join) => Err(InferError::Panicked(join)),
-        }
-    }
-
     /// Runs the model on one `[1, 1, height, width]` L image (and, for hint models, its
     /// `[1, 3, height, width]` hint map) on the calling thread, waiting for a free session if all
     /// are busy (the CLI's path; the server holds a permit first).
@@ -316,6 +274,4 @@ pub(crate) enum InferError {
     Deadline,
     #[error("inference failed")]
     Engine(#[source] EngineError),
-    #[error("inference panicked")]
-    Panicked(#[source] tokio::task::JoinError),
 }

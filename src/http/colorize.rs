@@ -1,6 +1,6 @@
 //! `POST /colorize`: everything decided from the request line and headers first (before the body
-//! is read), then the body, the memory reservation from the image header, and the pipeline's
-//! three stages (prepare, model, finish).
+//! is read), then the body, and the rest in one blocking task (`pipeline::serve`): the memory
+//! reservation from the image header, and the pipeline's three stages (prepare, model, finish).
 
 mod query;
 
@@ -186,60 +186,50 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
     let hint_count = hints.len();
     let slot = engine.admit().map_err(|_| overloaded(&state))?;
 
-    // What the image will cost, from its header, reserved before any pixel is decoded.
+    // One blocking task runs the rest: the header, the memory it will cost reserved before any
+    // pixel is decoded, decoding, the wait for a session, the model and the encoding. It owns the
+    // reservation and the place while it runs: a request whose client has gone keeps them until
+    // the task ends, as the memory and the CPU are in use (but the model does not start).
     let limits: Limits = state.limits;
-    let header = {
-        let image = image.clone();
-        blocking(move || pipeline::probe(&image, &limits)).await??
-    };
-    let (mh, mw) = engine.input_size_for(header.width, header.height);
-    let cost = pipeline::memory_cost(&header, format, upload_bytes, mh as u64 * mw as u64);
-    reservation.resize(cost).map_err(|refusal| {
-        memory_refused(&state, refusal, |needed, total| {
-            Problem::image_too_large(format!(
-                "colorizing this {}x{} image as {} needs about {}, more than the service's whole memory budget ({}); send a smaller image{}",
-                header.width,
-                header.height,
-                format.name(),
-                human_bytes(needed),
-                human_bytes(total),
-                if format == OutputFormat::Jpeg { "" } else { " or ask for format=jpeg, which needs less" }
-            ))
-        })
-    })?;
-
-    // The blocking stages own the reservation and the place while they run: a request whose
-    // client has gone keeps them until its stage ends, as the memory and the CPU are in use.
-    let eng = engine.clone();
-    let (prepared, reservation, slot) = blocking(move || {
+    let hold = (fault == Some(Fault::Slow)).then_some(Duration::from_secs(2));
+    let opts = OutputOptions { temperature, format, quality };
+    let (_present, mut gone) = pipeline::Gone::pair();
+    let (eng, st) = (engine.clone(), state.clone());
+    let (done, mut reservation, _slot) = blocking(move || {
         if fault == Some(Fault::Panic) {
             panic!("fault injection: panic inside the pipeline");
         }
-        (pipeline::prepare(&image, &limits, &eng, &hints), reservation, slot)
+        let mut reservation = reservation;
+        let done = pipeline::serve(&image, &limits, &eng, &hints, &opts, deadline, hold, &mut gone, |header| {
+            let (mh, mw) = eng.input_size_for(header.width, header.height);
+            let cost = pipeline::memory_cost(header, format, upload_bytes, mh as u64 * mw as u64);
+            reservation.resize(cost).map_err(|refusal| {
+                memory_refused(&st, refusal, |needed, total| {
+                    Problem::image_too_large(format!(
+                        "colorizing this {}x{} image as {} needs about {}, more than the service's whole memory budget ({}); send a smaller image{}",
+                        header.width,
+                        header.height,
+                        format.name(),
+                        human_bytes(needed),
+                        human_bytes(total),
+                        if format == OutputFormat::Jpeg { "" } else { " or ask for format=jpeg, which needs less" }
+                    ))
+                })
+            })
+        });
+        (done, reservation, slot)
     })
     .await?;
-    let prepared = prepared?;
-    state.metrics.input_megapixels.observe(prepared.megapixels());
-
-    let hold = (fault == Some(Fault::Slow)).then_some(Duration::from_secs(2));
-    let t0 = Instant::now();
-    let (output, waited) = engine
-        .infer(prepared.model_input.clone(), prepared.model_hints.clone(), prepared.model_height, prepared.model_width, deadline, hold)
-        .await
-        .map_err(|e| match e {
-            InferError::Deadline => {
-                state.metrics.rejected.with_label_values(&["deadline"]).inc();
-                Problem::deadline(state.deadline.as_millis() as u64)
-            }
-            e @ (InferError::Engine(_) | InferError::Panicked(_)) => Problem::internal_error("inference failed", &e),
-        })?;
-    let infer = t0.elapsed() - waited;
-
-    let opts = OutputOptions { temperature: temperature.get(), format, quality: quality.get() };
-    let (done, mut reservation, _slot) = blocking(move || (pipeline::finish(prepared, output, &opts), reservation, slot)).await?;
-    let mut done = done?;
-    done.timings.queue = waited;
-    done.timings.infer = infer;
+    let done = done.map_err(|e| match e {
+        pipeline::ServeError::Refused(problem) => problem,
+        pipeline::ServeError::Pipeline(e) => Problem::from(e),
+        pipeline::ServeError::Infer(InferError::Deadline) => {
+            state.metrics.rejected.with_label_values(&["deadline"]).inc();
+            Problem::deadline(state.deadline.as_millis() as u64)
+        }
+        pipeline::ServeError::Infer(e @ InferError::Engine(_)) => Problem::internal_error("inference failed", &e),
+    })?;
+    state.metrics.input_megapixels.observe(done.megapixels());
     state.metrics.observe_stages(engine.name(), &done.timings);
     state.metrics.images.with_label_values(&[engine.name(), format.name()]).inc();
 

@@ -1,0 +1,77 @@
+//! What a request costs in memory, from its image's header, before any pixel is decoded.
+
+use super::decode::Header;
+use crate::params::OutputFormat;
+
+/// Bytes the pipeline holds at once per pixel of an image, at the peak of its two heavy stages
+/// (the larger wins; every buffer is the image's full size):
+///
+/// - decoding: the decoded pixels (twice when EXIF orientation turns them a quarter) and their
+///   conversion to 8-bit gray+alpha or RGBA when the decoder gives another type; then, while the
+///   converted (or decoded) pixels are still held, the L plane (f32) and the alpha channel;
+/// - finishing: the join holds the L plane and alpha and the output pixels (RGB, or RGBA with
+///   alpha in PNG/WebP); then the L plane and alpha are dropped and the encoder holds the output
+///   pixels and its output and buffers: PNG at most the raw size plus half of it for the output
+///   buffer's growth, JPEG 1.5 bytes, lossless WebP 6 (measured 4 to 5).
+///
+/// An upper bound, checked against measured peaks (RSS) in `docs/reliability/MEMORY.md`.
+pub fn bytes_per_pixel(header: &Header, format: OutputFormat) -> f64 {
+    use image::ColorType::*;
+    let decoded = header.color.bytes_per_pixel() as f64 * if header.quarter_turn { 2.0 } else { 1.0 };
+    let alpha = header.color.has_alpha();
+    let converted = match header.color {
+        L8 | La8 | Rgb8 | Rgba8 => 0.0,
+        L16 | La16 => 2.0,
+        _ => 4.0,
+    };
+    let held = if converted > 0.0 { converted } else { decoded };
+    let l_alpha = 4.0 + alpha as u8 as f64;
+    let decode = (decoded + converted).max(held + l_alpha);
+    let out = if alpha && format != OutputFormat::Jpeg { 4.0 } else { 3.0 };
+    let encoder = match format {
+        OutputFormat::Png => out * 1.5,
+        OutputFormat::Jpeg => 1.5,
+        OutputFormat::Webp => 6.0,
+    };
+    decode.max(l_alpha + out).max(out + encoder)
+}
+
+/// Bytes per pixel of the model's input held per request: the input, the `[313, h/4, w/4]`
+/// logits twice (ONNX Runtime's output and its copy) and the decoded ab, rounded up.
+pub const MODEL_BYTES_PER_PIXEL: u64 = 200;
+/// What a request costs beside its image and model buffers: small buffers that do not grow with
+/// the image, and the stacks and allocator arenas of the threads it wakes (measured: a 12 or
+/// 48 MP request's peak is 4 to 5 MiB above its body and buffers, `docs/reliability/MEMORY.md`).
+pub const REQUEST_OVERHEAD_BYTES: u64 = 8 << 20;
+
+/// What one request costs in memory at its peak: its body, the pipeline's buffers for an image
+/// of this header encoded as `format` (`bytes_per_pixel`), and the model's buffers for an input
+/// of `model_pixels`. Admission reserves it before decoding.
+pub fn memory_cost(header: &Header, format: OutputFormat, body_bytes: usize, model_pixels: u64) -> u64 {
+    let image = (header.pixels() as f64 * bytes_per_pixel(header, format)).ceil() as u64;
+    body_bytes as u64 + image + model_pixels * MODEL_BYTES_PER_PIXEL + REQUEST_OVERHEAD_BYTES
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_per_pixel_follow_the_stages() {
+        let header = |color, quarter_turn| Header { format: image::ImageFormat::Png, width: 10, height: 10, color, quarter_turn };
+        use image::ColorType::*;
+        // Gray to PNG: RGB out and the PNG output (encoding is the peak; L is dropped by then).
+        assert_eq!(bytes_per_pixel(&header(L8, false), OutputFormat::Png), 3.0 + 4.5);
+        // Gray to JPEG: the join (L and RGB) is the peak.
+        assert_eq!(bytes_per_pixel(&header(L8, false), OutputFormat::Jpeg), 4.0 + 3.0);
+        // RGBA keeps alpha in PNG and WebP, not in JPEG.
+        assert_eq!(bytes_per_pixel(&header(Rgba8, false), OutputFormat::Png), 4.0 + 6.0);
+        assert_eq!(bytes_per_pixel(&header(Rgba8, false), OutputFormat::Jpeg), 4.0 + 5.0);
+        // 16-bit RGBA: decoding is the peak (8 decoded + 4 converted).
+        assert_eq!(bytes_per_pixel(&header(Rgba16, false), OutputFormat::Jpeg), 12.0);
+        assert_eq!(bytes_per_pixel(&header(Rgba16, true), OutputFormat::Jpeg), 20.0);
+        let h = Header { format: image::ImageFormat::Jpeg, width: 8000, height: 6000, color: L8, quarter_turn: false };
+        let cost = memory_cost(&h, OutputFormat::Png, 3_000_000, 128 * 176);
+        assert_eq!(cost, 3_000_000 + 360_000_000 + 128 * 176 * MODEL_BYTES_PER_PIXEL + REQUEST_OVERHEAD_BYTES);
+    }
+}
