@@ -10,7 +10,7 @@ SIMD colour conversion) and raw ONNX Runtime, stage by stage, on the same photo 
    L, ``cv2.cvtColor(COLOR_Lab2BGR)`` in float, to 8 bits with saturation (``cv2.addWeighted``);
 6. encode: ``cv2.imencode`` JPEG q90 (libjpeg-turbo, 4:2:0) or PNG at compression level 1.
 
-``cv2.setNumThreads(1)``. Used by bench/issue12.py (in-process); alone:
+``cv2.setNumThreads(1)``. Used by bench/speed.py (in-process); alone:
 ``bench/out/ref-venv/bin/python bench/reference/reference.py --model M.onnx photo.jpg``.
 """
 

@@ -6,8 +6,8 @@ Every comparison is measured in rounds, each round running every contender on th
 few seconds apart, so that the load of other processes on this shared machine falls on all of
 them alike; ratios are taken per round and their median reported.
 
-Run by bench/issue12.sh (which builds and installs what it needs); writes OUT/results.json and
-OUT/issue12.md (the tables that bench/REPORT.md takes).
+Run by bench/speed.sh (which builds and installs what it needs); writes OUT/results.json and
+OUT/speed.md (the tables that bench/REPORT.md takes).
 """
 
 from __future__ import annotations
@@ -188,8 +188,9 @@ def main() -> None:
     ap.add_argument("--ort-lib", default=".ort/libonnxruntime.so.1.31.1")
     ap.add_argument("--ort-raw", default="bench/out/ort-raw-target/release/ort-raw")
     ap.add_argument("--oha", default="bench/out/tools/bin/oha")
-    ap.add_argument("--data", default=str(REPO.parent / "shared/data/general/val"))
-    ap.add_argument("--out", default="bench/out/issue12")
+    ap.add_argument("--data", required=True,
+                    help="a folder of colour photos (recursive); the large test photos are mosaics of them")
+    ap.add_argument("--out", default="bench/out/speed")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=8.0, help="each c = 8 and raw ORT point")
     ap.add_argument("--only", default="large,memory,batch,c8")
@@ -272,7 +273,7 @@ def main() -> None:
     res["commands"] = COMMANDS
     res["photos"] = {k: {kk: str(vv) for kk, vv in v.items()} for k, v in photos.items()}
     (out / "results.json").write_text(json.dumps(res, indent=1))
-    (out / "issue12.md").write_text(markdown(res))
+    (out / "speed.md").write_text(markdown(res))
     print(markdown(res))
 
 
