@@ -46,7 +46,9 @@ RUN pip download --no-cache-dir --disable-pip-version-check --no-deps --only-bin
 FROM rust:${RUST_VERSION}-slim-bookworm AS build
 WORKDIR /src
 # cmake and nasm build libjpeg-turbo (the turbojpeg crate's bundled C and SIMD sources).
-RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends cmake nasm && rm -rf /var/lib/apt/lists/*
+RUN apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends cmake=3.25.1-1 nasm=2.16.01-1 \
+ && rm -rf /var/lib/apt/lists/*
 # .dockerignore keeps target/, virtualenvs, training data and the deploy files out.
 COPY . .
 # Cache mounts keep the crate registry and the target dir between builds (BuildKit).
