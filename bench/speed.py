@@ -314,26 +314,21 @@ def markdown(res: dict) -> str:
             b, a = e["before"], e["after"]
             L.append(f"| {k} | {b / px:.1f} | **{a / px:.1f}** | {b / 2**20:.0f} | {a / 2**20:.0f} |")
         L.append("")
+    def against_raw(key, title, row, extra_head="", extra_cell=""):
+        r = res[key]
+        L.append(title)
+        L.append("")
+        L.append("| | before img/s | after img/s | raw ORT img/s | before / raw | after / raw |" + extra_head)
+        L.append("|---|---|---|---|---|---|" + ("---|" if extra_head else ""))
+        rb = med([b / x for b, x in zip(r["before"], r["raw"])])
+        ra = med([a / x for a, x in zip(r["after"], r["raw"])])
+        L.append(f"| {row} | {med(r['before']):.1f} | {med(r['after']):.1f} | {med(r['raw']):.1f} | {rb:.2f} | **{ra:.2f}** |" + extra_cell)
+        L.append("")
     if "batch" in res:
-        r = res["batch"]
-        L.append("### CLI batch: 40 photos of 2 MP (1632x1224), JPEG out, all cores, against raw ORT 2 sessions x 1 thread at the same model input")
-        L.append("")
-        L.append("| | before img/s | after img/s | raw ORT img/s | before / raw | after / raw |")
-        L.append("|---|---|---|---|---|---|")
-        rb = med([b / x for b, x in zip(r["before"], r["raw"])])
-        ra = med([a / x for a, x in zip(r["after"], r["raw"])])
-        L.append(f"| 2 MP batch | {med(r['before']):.1f} | {med(r['after']):.1f} | {med(r['raw']):.1f} | {rb:.2f} | **{ra:.2f}** |")
-        L.append("")
+        against_raw("batch", "### CLI batch: 40 photos of 2 MP (1632x1224), JPEG out, all cores, against raw ORT 2 sessions x 1 thread at the same model input", "2 MP batch")
     if "c8" in res:
-        r = res["c8"]
-        L.append("### 256x256 JPEG -> PNG at c = 8 (oha) against raw ORT 2 sessions x 1 thread")
-        L.append("")
-        L.append("| | before img/s | after img/s | raw ORT img/s | before / raw | after / raw | done when |")
-        L.append("|---|---|---|---|---|---|---|")
-        rb = med([b / x for b, x in zip(r["before"], r["raw"])])
-        ra = med([a / x for a, x in zip(r["after"], r["raw"])])
-        L.append(f"| 256 px, c = 8 | {med(r['before']):.1f} | {med(r['after']):.1f} | {med(r['raw']):.1f} | {rb:.2f} | **{ra:.2f}** | >= 0.9 |")
-        L.append("")
+        against_raw("c8", "### 256x256 JPEG -> PNG at c = 8 (oha) against raw ORT 2 sessions x 1 thread", "256 px, c = 8",
+                    " done when |", " >= 0.9 |")
     L.append("Commands (PORT: a free port per server):")
     L.append("")
     L.append("```")
