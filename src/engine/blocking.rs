@@ -5,21 +5,16 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use super::{Engine, EngineError, InferError, ModelOutput, Waiting};
+use super::{Engine, EngineError, InferError, ModelInput, ModelOutput, Waiting};
 
 impl Engine {
     /// Runs the model on the calling thread, which must be a blocking thread of a tokio runtime
     /// (it waits on the async permits), once a session is free: waits until `deadline`, or until `gone`
     /// resolves (the request was dropped: its client went away), and then the model does not run.
-    /// Returns the output and the queue wait. `hints` is the `[3, height, width]` hint map (hint
-    /// models only); `hold` keeps the session busy that long before running (test faults only).
-    #[allow(clippy::too_many_arguments)]
+    /// Returns the output and the queue wait. `hold` keeps the session busy that long before running (test faults only).
     pub(crate) fn infer_blocking(
         &self,
-        input: &[f32],
-        hints: Option<&[f32]>,
-        height: u32,
-        width: u32,
+        input: ModelInput<'_>,
         deadline: Instant,
         hold: Option<Duration>,
         gone: impl Future<Output = ()>,
@@ -45,7 +40,7 @@ impl Engine {
         if let Some(hold) = hold {
             std::thread::sleep(hold);
         }
-        let output = self.run_blocking(input, hints, height, width).map_err(InferError::Engine)?;
+        let output = self.run_blocking(input).map_err(InferError::Engine)?;
         Ok((output, waited))
     }
 }

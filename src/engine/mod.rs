@@ -89,6 +89,16 @@ impl ModelOutput {
 pub(crate) struct Overloaded;
 
 /// One model with its pool of sessions.
+/// What one inference reads: the `[height, width]` L plane at the model's input size and, for hint
+/// models, the `[3, height, width]` hint map.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelInput<'a> {
+    pub l: &'a [f32],
+    pub hints: Option<&'a [f32]>,
+    pub height: u32,
+    pub width: u32,
+}
+
 pub struct Engine {
     info: ModelInfo,
     contract: Contract,
@@ -218,7 +228,8 @@ impl Engine {
     /// Runs the model on one `[1, 1, height, width]` L image (and, for hint models, its
     /// `[1, 3, height, width]` hint map) on the calling thread, waiting for a free session if all
     /// are busy (the CLI's path; the server holds a permit first).
-    pub fn run_blocking(&self, input: &[f32], hints: Option<&[f32]>, height: u32, width: u32) -> Result<ModelOutput, EngineError> {
+    pub fn run_blocking(&self, model_input: ModelInput<'_>) -> Result<ModelOutput, EngineError> {
+        let ModelInput { l: input, hints, height, width } = model_input;
         let (h, w) = (height as usize, width as usize);
         if input.len() != h * w {
             return Err(EngineError::Input(format!("input has {} values, expected {h}x{w}", input.len())));

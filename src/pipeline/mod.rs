@@ -121,6 +121,16 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// What the model reads for this photo.
+    pub fn model_input(&self) -> crate::engine::ModelInput<'_> {
+        crate::engine::ModelInput {
+            l: &self.model_input,
+            hints: self.model_hints.as_deref().map(Vec::as_slice),
+            height: self.model_height,
+            width: self.model_width,
+        }
+    }
+
     pub fn megapixels(&self) -> f64 {
         self.width as f64 * self.height as f64 / 1e6
     }
@@ -238,12 +248,7 @@ pub fn colorize(
 ) -> Result<Colorized, PipelineError> {
     let prepared = prepare(bytes, limits, engine, hints)?;
     let t0 = Instant::now();
-    let output = engine.run_blocking(
-        &prepared.model_input,
-        prepared.model_hints.as_deref().map(Vec::as_slice),
-        prepared.model_height,
-        prepared.model_width,
-    )?;
+    let output = engine.run_blocking(prepared.model_input())?;
     let infer = t0.elapsed();
     let mut done = finish(prepared, output, opts)?;
     done.timings.infer = infer;

@@ -65,17 +65,7 @@ pub(crate) fn serve<E>(
     admit(&opened.header).map_err(ServeError::Refused)?;
     let prepared = prepare_opened(opened, t0, engine, hints)?;
     let t1 = Instant::now();
-    let (output, waited) = engine
-        .infer_blocking(
-            &prepared.model_input,
-            prepared.model_hints.as_deref().map(Vec::as_slice),
-            prepared.model_height,
-            prepared.model_width,
-            deadline,
-            hold,
-            gone.wait(),
-        )
-        .map_err(ServeError::Infer)?;
+    let (output, waited) = engine.infer_blocking(prepared.model_input(), deadline, hold, gone.wait()).map_err(ServeError::Infer)?;
     let infer = t1.elapsed() - waited;
     let mut done = finish(prepared, output, opts)?;
     done.timings.queue = waited;
