@@ -12,8 +12,9 @@
 #                  trained (--freeze-groups 0, encoder at 0.25x lr), hints on half the photos
 #   guided-frozen: the same with the stem + 5 block groups frozen (as on CPU before)
 #   scratch:       ColorNet from scratch (no ImageNet weights), its own empirical prior
-#   STAGE=semantic: one run instead, the semantic-loss fine-tune of guided-ft (init_ft.pt, carried
-#   with efficientnet-lite0.pth, the critic's ImageNet weights, as EFFICIENTNET_WEIGHTS_DIR)
+#   STAGE=semantic: instead, semantic-loss fine-tunes of the shipped guided-frozen (init_frozen.pt,
+#   carried with efficientnet-lite0.pth, the critic's ImageNet weights, as EFFICIENTNET_WEIGHTS_DIR),
+#   one per weight in SEM_WEIGHTS (default "1 5"), the critic at SEM_SIZE px (default 224)
 # Local dry run (CPU):  STORE=/tmp/gpstore OUT=/tmp/gout BUDGET=60 LIMIT=64 STAGE=train bash training/gpu_broad.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -53,9 +54,14 @@ run() {  # name, then train args
   echo "$name exit $?" >> "$RUNS/status.txt"
 }
 if [ "${STAGE:-train}" = semantic ]; then
+  # two semantic weights side by side, from the shipped model (guided-frozen, carried as
+  # init_frozen.pt), its encoder groups 1-5 frozen as it was trained; the critic sees 224 px
   export EFFICIENTNET_WEIGHTS_DIR="$STORE"
-  run semantic --init "$STORE/init_ft.pt" --hints --hint-p-none 0.5 --freeze-groups 0 --encoder-lr-mult 0.25 \
-    --lr 3e-4 --warmup-steps 50 --semantic-weight 1.0 --semantic-critic lite0 &
+  for w in ${SEM_WEIGHTS:-1 5}; do
+    run "semantic-w$w" --init "$STORE/init_frozen.pt" --hints --hint-p-none 0.5 --freeze-groups 5 \
+      --encoder-lr-mult 0.25 --lr 3e-4 --warmup-steps 50 --semantic-weight "$w" --semantic-critic lite0 \
+      --semantic-size "${SEM_SIZE:-224}" &
+  done
 else
 run guided-ft --init "$INIT" --hints --hint-p-none 0.5 --freeze-groups 0 --encoder-lr-mult 0.25 &
 run guided-frozen --init "$INIT" --hints --hint-p-none 0.5 --freeze-groups 5 --encoder-lr-mult 0.25 &

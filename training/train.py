@@ -102,6 +102,9 @@ def parse_args(argv=None):
     ap.add_argument("--semantic-critic", choices=["lite0", "lite1", "lite2"], default="lite0",
                     help="the frozen classifier of the semantic loss (keep the semantic TEST on another one)")
     ap.add_argument("--semantic-temperature", type=float, default=0.38, help="annealed-mean T of that decode")
+    ap.add_argument("--semantic-size", type=int, default=0,
+                    help="side the critic sees: both crops are resized (bilinear) to it; 0 keeps the crop "
+                         "(224 is the size the ImageNet classifiers were trained at)")
     ap.add_argument("--semantic-prior-correction", type=float, default=0.4,
                     help="prior correction alpha of that decode (as the export's --prior-correction)")
     ap.add_argument("--device", default="auto")
@@ -305,10 +308,15 @@ def main(argv=None):
         pts_t = torch.tensor(pts, dtype=torch.float32, device=dev)
         dec_bias = -a.semantic_prior_correction * torch.log(wbin_t)
         log(f"semantic loss: weight {a.semantic_weight}, critic efficientnet-{a.semantic_critic} (frozen), "
-            f"decode T {a.semantic_temperature}, prior correction {a.semantic_prior_correction}")
+            f"decode T {a.semantic_temperature}, prior correction {a.semantic_prior_correction}, "
+            f"critic input {a.semantic_size or a.crop} px")
+
+    sem_sum = [torch.zeros((), device=dev), 0]   # semantic KL since the last step log
 
     def critic_logits(L, ab):
         rgb = lab_to_rgb_torch(torch.cat([L.float(), ab.float()], 1))
+        if a.semantic_size and a.semantic_size != rgb.shape[-1]:
+            rgb = F.interpolate(rgb, size=(a.semantic_size, a.semantic_size), mode="bilinear", align_corners=False)
         with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
             return critic(normalise_255(rgb * 255.0))
 
@@ -317,7 +325,10 @@ def main(argv=None):
         ab_pred = F.interpolate(ab_pred, size=L.shape[-2:], mode="bilinear", align_corners=False)
         with torch.no_grad():
             z_true = critic_logits(L, ab)
-        return semantic_kl(critic_logits(L, ab_pred), z_true)
+        kl = semantic_kl(critic_logits(L, ab_pred), z_true)
+        sem_sum[0] = sem_sum[0] + kl.detach()
+        sem_sum[1] += 1
+        return kl
 
     def batch_loss(L, ab, with_hints=True):
         abq = F.avg_pool2d(ab, 4)
@@ -420,7 +431,9 @@ def main(argv=None):
                 rec_s = state["steps"][-1] if state["steps"] else {}
                 log(f"step {state['step']} epoch {state['epoch'] + nb / batcher.steps_per_epoch():.2f} "
                     f"loss {rec_s.get('loss', float('nan')):.4f} lr {state['lr']:.2e} "
-                    f"{nimg / max(time.time() - t_ep, 1e-9):.1f} img/s")
+                    f"{nimg / max(time.time() - t_ep, 1e-9):.1f} img/s"
+                    + (f" semantic KL {float(sem_sum[0]) / sem_sum[1]:.4f}" if sem_sum[1] else ""))
+                sem_sum[0], sem_sum[1] = torch.zeros((), device=dev), 0
             if time.time() - last_ck[0] >= a.checkpoint_every_s:   # mid-epoch too (resume restarts the epoch)
                 checkpoint()
                 last_ck[0] = time.time()
