@@ -65,9 +65,10 @@ pub struct RuntimeArgs {
 }
 
 impl RuntimeArgs {
-    /// Session pools of `pool_size` sessions that take on `queue` more waiting requests.
-    pub(crate) fn pool_options(&self, pool_size: usize, queue: usize) -> crate::engine::PoolOptions {
-        crate::engine::PoolOptions { pool_size, threads: self.threads as usize, queue, inference_size: self.inference_size }
+    /// Session pools of `pool_size` sessions (how many more requests may wait for one is the
+    /// server's `admission::ModelQueue`, not the pool's).
+    pub(crate) fn pool_options(&self, pool_size: usize) -> crate::engine::PoolOptions {
+        crate::engine::PoolOptions { pool_size, threads: self.threads as usize, inference_size: self.inference_size }
     }
 }
 

@@ -1,10 +1,12 @@
 //! The set of served models: those embedded in the binary plus `--model NAME=PATH` files, each
-//! with its own session pool.
+//! with its own session pool (`engine::Engine`) and, beside it, its own admission queue
+//! (`admission::ModelQueue`: places, the wait for a session, the queue depth).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::admission::ModelQueue;
 use crate::config::ModelArgs;
 use crate::engine::{Engine, EngineError, ModelSource};
 
@@ -68,10 +70,17 @@ pub(crate) fn resolve(spec: Option<&str>) -> Result<ModelSource, ModelsError> {
     }
 }
 
+/// One served model: its engine and, beside it, its admission queue.
+#[derive(Debug, Clone)]
+pub struct Served {
+    pub engine: Arc<Engine>,
+    pub queue: Arc<ModelQueue>,
+}
+
 /// The loaded models.
 #[derive(Debug)]
 pub struct Models {
-    engines: BTreeMap<String, Arc<Engine>>,
+    models: BTreeMap<String, Served>,
     default: String,
 }
 
@@ -86,30 +95,43 @@ impl Models {
         for spec in &args.models {
             sources.push(source_from_spec(spec)?);
         }
-        let opts = args.runtime.pool_options(args.pool_size as usize, queue);
-        let mut engines = BTreeMap::new();
+        let opts = args.runtime.pool_options(args.pool_size as usize);
+        let mut models = BTreeMap::new();
         for src in &sources {
-            if engines.contains_key(&src.name) {
+            if models.contains_key(&src.name) {
                 return Err(ModelsError::Duplicate(src.name.clone()));
             }
-            engines.insert(src.name.clone(), Arc::new(Engine::load(src, opts)?));
+            let engine = Arc::new(Engine::load(src, opts)?);
+            let queue = ModelQueue::new(engine.info().pool_size, queue);
+            models.insert(src.name.clone(), Served { engine, queue });
         }
         let default = match (&args.default_model, EMBEDDED_DEFAULT.filter(|_| !args.no_embedded_models)) {
             (Some(d), _) => d.clone(),
             (None, Some(d)) => d.to_string(),
             (None, None) => sources.get(embedded).map(|s| s.name.clone()).ok_or(ModelsError::Empty)?,
         };
-        if engines.is_empty() {
+        if models.is_empty() {
             return Err(ModelsError::Empty);
         }
-        if !engines.contains_key(&default) {
-            return Err(ModelsError::UnknownDefault(default, engines.keys().cloned().collect::<Vec<_>>().join(", ")));
+        if !models.contains_key(&default) {
+            return Err(ModelsError::UnknownDefault(default, models.keys().cloned().collect::<Vec<_>>().join(", ")));
         }
-        Ok(Self { engines, default })
+        Ok(Self { models, default })
     }
 
+    /// The model named `name` (None: the default) with its queue.
+    pub fn served(&self, name: Option<&str>) -> Option<&Served> {
+        self.models.get(name.unwrap_or(&self.default))
+    }
+
+    /// The engine of the model named `name` (None: the default).
     pub fn get(&self, name: Option<&str>) -> Option<&Arc<Engine>> {
-        self.engines.get(name.unwrap_or(&self.default))
+        self.served(name).map(|s| &s.engine)
+    }
+
+    /// The admission queue of the model named `name` (None: the default).
+    pub fn queue(&self, name: Option<&str>) -> Option<&Arc<ModelQueue>> {
+        self.served(name).map(|s| &s.queue)
     }
 
     pub fn default_name(&self) -> &str {
@@ -117,7 +139,7 @@ impl Models {
     }
 
     pub fn names(&self) -> Vec<String> {
-        self.engines.keys().cloned().collect()
+        self.models.keys().cloned().collect()
     }
 
     /// Names of the models that take colour hints.
@@ -125,7 +147,13 @@ impl Models {
         self.iter().filter(|e| e.info().hints).map(|e| e.name().to_string()).collect()
     }
 
+    /// The engines, by name.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Engine>> {
-        self.engines.values()
+        self.models.values().map(|s| &s.engine)
+    }
+
+    /// The models with their queues, by name.
+    pub fn iter_served(&self) -> impl Iterator<Item = &Served> {
+        self.models.values()
     }
 }

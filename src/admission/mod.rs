@@ -1,8 +1,11 @@
 //! Admission control: how much work the service takes on at once, decided before the work starts
 //! and released by guards however a request ends (answered, failed, or dropped because its client
-//! went away). Two independent budgets, neither of which knows about ONNX Runtime:
+//! went away). None of it knows about ONNX Runtime:
 //!
-//! - [`Slots`]: requests per model, running or queued (`--pool-size` + `--queue`), counted.
+//! - [`ModelQueue`] (in `queue.rs`), one per model, held beside its `engine::Engine` in
+//!   `models::Models`: the places for its requests, running or queued (`--pool-size` +
+//!   `--queue`, counted in [`Slots`]; 503 when all are taken), the wait for a turn on one of its
+//!   sessions until the request's deadline, the queue depth and the sessions in use.
 //! - [`MemoryBudget`]: bytes shared by every request (`--memory-budget`). A request reserves what
 //!   the pipeline will hold for it at its peak, estimated from the image header before decoding
 //!   (`pipeline::memory_cost`), and keeps only its encoded answer reserved once that is made.
@@ -10,11 +13,13 @@
 //! How big the memory budget is by default, from the memory the process may use, and sizes as
 //! people write them, are in [`sizing`].
 
+mod queue;
 mod sizing;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+pub use queue::ModelQueue;
 pub use sizing::human_bytes;
 pub(crate) use sizing::{choose_budget, parse_bytes, BudgetChoice};
 

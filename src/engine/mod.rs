@@ -1,26 +1,29 @@
-//! The ONNX side: one pool of `ort` sessions per model behind a tokio `Semaphore` (a session
-//! serves one request at a time, `Session::run` takes `&mut self`), the model contract detected
-//! from the input and output shapes, and warm-up. How many requests a model takes on (pool +
-//! queue) is `crate::admission::Slots`, held here per model.
+//! The ONNX side, one [`Engine`] per model: its pool of `ort` sessions (a session serves one
+//! request at a time, `Session::run` takes `&mut self`; a `Lease` lends one and gives it back),
+//! the model contract detected from the input and output shapes (`contract.rs`), what the model
+//! says of itself (`info.rs`), one inference (`run.rs`), and warm-up.
+//!
+//! Admission is not here: how many requests a model takes on (pool + queue), the wait for a turn
+//! on a session until the request's deadline, and the queue depth are the model's
+//! `crate::admission::ModelQueue`, held beside its engine in `crate::models::Models`. The server
+//! waits there first (`pipeline::serve`) and then runs the model here; the command line runs it
+//! here directly.
 
-mod blocking;
 mod contract;
 mod info;
 mod run;
 mod runtime;
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use ort::session::Session;
-use tokio::sync::Semaphore;
 
 pub use contract::OutputKind;
 pub(crate) use contract::{Contract, InputSize};
 pub use info::ModelInfo;
 pub(crate) use runtime::init_runtime;
 
-use crate::admission::{Slot, Slots};
 use crate::color::AbPlanes;
 
 #[derive(Debug, thiserror::Error)]
@@ -41,8 +44,6 @@ pub enum EngineError {
     Input(String),
     #[error("the model returned {got:?}, expected {expected}")]
     BadOutput { got: Vec<i64>, expected: String },
-    #[error("the session pool is closed")]
-    Closed,
 }
 
 /// Where a model's bytes came from.
@@ -59,8 +60,6 @@ pub(crate) struct ModelSource {
 pub(crate) struct PoolOptions {
     pub(crate) pool_size: usize,
     pub(crate) threads: usize,
-    /// Requests that may wait for a session beyond `pool_size`.
-    pub(crate) queue: usize,
     /// Overrides the model's preferred inference size (dynamic models only).
     pub(crate) inference_size: Option<u32>,
 }
@@ -84,11 +83,6 @@ impl ModelOutput {
     }
 }
 
-/// Pool and queue are full: the request is refused before any work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Overloaded;
-
-/// One model with its pool of sessions.
 /// What one inference reads: the `[height, width]` L plane at the model's input size and, for hint
 /// models, the `[3, height, width]` hint map.
 #[derive(Debug, Clone, Copy)]
@@ -99,37 +93,18 @@ pub struct ModelInput<'a> {
     pub width: u32,
 }
 
+/// One model with its pool of sessions.
 pub struct Engine {
     info: ModelInfo,
     contract: Contract,
     sessions: Mutex<Vec<Session>>,
     available: Condvar,
-    permits: Arc<Semaphore>,
-    slots: Arc<Slots>,
-    waiting: AtomicUsize,
     runs: AtomicU64,
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine").field("info", &self.info).finish()
-    }
-}
-
-/// One request waiting for a session; counted in `queue_depth` until dropped, however the wait
-/// ends (a session, the deadline, or the request future dropped when its client goes away).
-struct Waiting<'a>(&'a AtomicUsize);
-
-impl<'a> Waiting<'a> {
-    fn enter(count: &'a AtomicUsize) -> Self {
-        count.fetch_add(1, Ordering::AcqRel);
-        Self(count)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -162,17 +137,7 @@ impl Engine {
         let first = &sessions[0];
         let contract = Contract::detect(first).map_err(|reason| EngineError::Contract { name: name.clone(), reason })?;
         let info = ModelInfo::describe(source, &contract, first, &opts, sessions.len());
-        let pool = sessions.len();
-        Ok(Self {
-            info,
-            contract,
-            sessions: Mutex::new(sessions),
-            available: Condvar::new(),
-            permits: Arc::new(Semaphore::new(pool)),
-            slots: Slots::new(pool + opts.queue),
-            waiting: AtomicUsize::new(0),
-            runs: AtomicU64::new(0),
-        })
+        Ok(Self { info, contract, sessions: Mutex::new(sessions), available: Condvar::new(), runs: AtomicU64::new(0) })
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -199,35 +164,15 @@ impl Engine {
         }
     }
 
-    /// Requests waiting for a free session now.
-    pub fn queue_depth(&self) -> usize {
-        self.waiting.load(Ordering::Acquire)
-    }
-
-    /// Sessions held by requests now (running, or about to run).
-    pub fn sessions_in_use(&self) -> usize {
-        self.info.pool_size - self.permits.available_permits()
-    }
-
     /// Inferences started since the model was loaded (warm-up included).
     pub fn runs(&self) -> u64 {
         self.runs.load(Ordering::Acquire)
     }
 
-    /// Takes a place among the requests this model takes on (pool + queue), or says the model
-    /// is overloaded.
-    pub(crate) fn admit(&self) -> Result<Slot, Overloaded> {
-        self.slots.try_take().ok_or(Overloaded)
-    }
-
-    /// Whether every place (pool + queue) is taken now.
-    pub(crate) fn is_full(&self) -> bool {
-        self.slots.is_full()
-    }
-
     /// Runs the model on one `[1, 1, height, width]` L image (and, for hint models, its
     /// `[1, 3, height, width]` hint map) on the calling thread, waiting for a free session if all
-    /// are busy (the CLI's path; the server holds a permit first).
+    /// are busy (the CLI's path; the server has had its turn from the model's
+    /// `admission::ModelQueue` first, so a session is free for it).
     pub fn run_blocking(&self, model_input: ModelInput<'_>) -> Result<ModelOutput, EngineError> {
         let ModelInput { l: input, hints, height, width } = model_input;
         let (h, w) = (height as usize, width as usize);
@@ -276,13 +221,4 @@ impl Engine {
         }
         Ok(())
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum InferError {
-    /// The deadline passed while waiting for a session; no inference was started.
-    #[error("the deadline passed while waiting for a session")]
-    Deadline,
-    #[error("inference failed")]
-    Engine(#[source] EngineError),
 }

@@ -1,6 +1,8 @@
 //! `POST /colorize`: everything decided from the request line and headers first (before the body
 //! is read), then the body, and the rest in one blocking task (`pipeline::serve`): the memory
 //! reservation from the image header, and the pipeline's three stages (prepare, model, finish).
+//! A model's places and the wait for its sessions are its `admission::ModelQueue`; the model
+//! itself runs on its `engine::Engine`.
 
 mod query;
 
@@ -15,11 +17,13 @@ use axum::response::{IntoResponse, Response};
 use super::body::{body_kind, content_length, read_body, refuse_unread, BodyKind, Upload};
 use super::problem::Problem;
 use super::AppState;
+use crate::admission::ModelQueue;
 use crate::admission::{human_bytes, Refusal, Reservation};
-use crate::engine::{InferError, OutputKind};
+use crate::engine::{Engine, OutputKind};
 use crate::hints;
+use crate::models::Served;
 use crate::params::{JpegQuality, OutputFormat, Temperature};
-use crate::pipeline::{self, Limits, OutputOptions};
+use crate::pipeline::{self, InferError, Limits, OutputOptions};
 use query::{negotiate, parse_query, ColorizeQuery};
 
 fn server_timing(t: &pipeline::Timings) -> String {
@@ -91,7 +95,8 @@ pub async fn colorize(State(state): State<Arc<AppState>>, RawQuery(query): RawQu
 /// What a request asks for, checked before its body is read.
 struct Checked {
     body_kind: BodyKind,
-    engine: Arc<crate::engine::Engine>,
+    engine: Arc<Engine>,
+    queue: Arc<ModelQueue>,
     format: OutputFormat,
     temperature: Temperature,
     quality: JpegQuality,
@@ -117,7 +122,7 @@ fn check(state: &AppState, query: Option<&str>, headers: &HeaderMap) -> Result<C
     }
     let q = parse_query(query)?;
     let body_kind = body_kind(headers)?;
-    let engine = state.models.get(q.model.as_deref()).cloned().ok_or_else(|| {
+    let Served { engine, queue } = state.models.served(q.model.as_deref()).cloned().ok_or_else(|| {
         Problem::invalid_parameter(format!("unknown model {:?}", q.model.as_deref().unwrap_or(""))).with_allowed(state.models.names())
     })?;
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
@@ -129,10 +134,10 @@ fn check(state: &AppState, query: Option<&str>, headers: &HeaderMap) -> Result<C
         Some(b"slow") => Some(Fault::Slow),
         _ => None,
     };
-    if engine.is_full() {
+    if queue.is_full() {
         return Err(overloaded(state));
     }
-    Ok(Checked { body_kind, engine, format, temperature, quality: q.quality.unwrap_or(JpegQuality::DEFAULT), fault })
+    Ok(Checked { body_kind, engine, queue, format, temperature, quality: q.quality.unwrap_or(JpegQuality::DEFAULT), fault })
 }
 
 fn overloaded(state: &AppState) -> Problem {
@@ -155,7 +160,7 @@ fn memory_refused(state: &AppState, refusal: Refusal, never: impl FnOnce(u64, u6
 async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Request, deadline: Instant) -> Result<Response, Problem> {
     let (parts, body) = req.into_parts();
     let body_deadline = Instant::now() + state.body_timeout;
-    let Checked { body_kind, engine, format, temperature, quality, fault } = match check(&state, query.as_deref(), &parts.headers) {
+    let Checked { body_kind, engine, queue, format, temperature, quality, fault } = match check(&state, query.as_deref(), &parts.headers) {
         Ok(c) => c,
         Err(problem) => return Err(refuse_unread(problem, body, &parts.headers, body_deadline).await),
     };
@@ -184,7 +189,7 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
     };
     pipeline::check_hints_accepted(&engine, &hints).map_err(|e| Problem::from(e).with_allowed(state.models.hint_model_names()))?;
     let hint_count = hints.len();
-    let slot = engine.admit().map_err(|_| overloaded(&state))?;
+    let slot = queue.admit().map_err(|_| overloaded(&state))?;
 
     // One blocking task runs the rest: the header, the memory it will cost reserved before any
     // pixel is decoded, decoding, the wait for a session, the model and the encoding. It owns the
@@ -200,7 +205,7 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
             panic!("fault injection: panic inside the pipeline");
         }
         let mut reservation = reservation;
-        let done = pipeline::serve(&image, &limits, &eng, &hints, &opts, deadline, hold, &mut gone, |header| {
+        let done = pipeline::serve(&image, &limits, &eng, &queue, &hints, &opts, deadline, hold, &mut gone, |header| {
             let (mh, mw) = eng.input_size_for(header.width, header.height);
             let cost = pipeline::memory_cost(header, format, upload_bytes, mh as u64 * mw as u64);
             reservation.resize(cost).map_err(|refusal| {

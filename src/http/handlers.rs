@@ -134,8 +134,8 @@ pub async fn info(State(state): State<Arc<AppState>>) -> Json<Info> {
 /// Prometheus metrics (text exposition format).
 #[utoipa::path(get, path = "/metrics", tag = "service", responses((status = 200, description = "Prometheus text", content_type = "text/plain; version=0.0.4", body = String)))]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    for e in state.models.iter() {
-        state.metrics.queue_depth.with_label_values(&[e.name()]).set(e.queue_depth() as f64);
+    for m in state.models.iter_served() {
+        state.metrics.queue_depth.with_label_values(&[m.engine.name()]).set(m.queue.queue_depth() as f64);
     }
     state.metrics.memory_reserved.set(state.budget.reserved() as i64);
     let mut resp = state.metrics.render().into_response();

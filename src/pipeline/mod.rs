@@ -17,7 +17,7 @@ use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer
 pub use decode::{decode, jpeg_is_complete, open, probe, Header, Opened};
 pub use memory::{bytes_per_pixel, memory_cost, MODEL_BYTES_PER_PIXEL, REQUEST_OVERHEAD_BYTES};
 pub use output::encode;
-pub(crate) use serve::{serve, Gone, ServeError};
+pub(crate) use serve::{serve, Gone, InferError, ServeError};
 
 use crate::engine::{Engine, EngineError, ModelOutput};
 use crate::hints::{self, ColourHint};

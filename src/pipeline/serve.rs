@@ -1,13 +1,15 @@
 //! One request of the server in one blocking task: header, admission, decode, the wait for a
 //! session and the model, then the output, all on one thread (before: a hop to a blocking
-//! thread and back for each of probe, prepare, inference and finish).
+//! thread and back for each of probe, prepare, inference and finish). The wait is the model's
+//! `admission::ModelQueue`, the model run on a free session its `engine::Engine`.
 
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
 use super::{finish, open, prepare_opened, Colorized, Header, Limits, OutputOptions, PipelineError};
-use crate::engine::{Engine, InferError};
+use crate::admission::ModelQueue;
+use crate::engine::{Engine, EngineError};
 use crate::hints::ColourHint;
 
 /// Says, on the blocking thread, whether the request is still wanted: it resolves once its
@@ -29,6 +31,17 @@ impl Gone {
     }
 }
 
+/// Why the model did not answer.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum InferError {
+    /// The deadline passed while waiting for a session (or the request was gone); no inference
+    /// was started.
+    #[error("the deadline passed while waiting for a session")]
+    Deadline,
+    #[error("inference failed")]
+    Engine(#[source] EngineError),
+}
+
 /// Why `serve` did not answer with an image.
 #[derive(Debug)]
 pub(crate) enum ServeError<E> {
@@ -46,13 +59,14 @@ impl<E> From<PipelineError> for ServeError<E> {
 
 /// The whole request on the calling thread, a blocking thread of the tokio runtime: reads the
 /// header once, asks `admit` (what the image will cost is known from it), decodes from that same
-/// reading, waits for a session until `deadline` (`hold`: keep it that long first, test faults
-/// only), runs the model, and encodes.
+/// reading, waits for its turn in `queue` until `deadline` (`hold`: keep the turn that long
+/// first, test faults only), runs the model on a session of `engine`, and encodes.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn serve<E>(
     bytes: &[u8],
     limits: &Limits,
     engine: &Engine,
+    queue: &ModelQueue,
     hints: &[ColourHint],
     opts: &OutputOptions,
     deadline: Instant,
@@ -65,7 +79,12 @@ pub(crate) fn serve<E>(
     admit(&opened.header).map_err(ServeError::Refused)?;
     let prepared = prepare_opened(opened, t0, engine, hints)?;
     let t1 = Instant::now();
-    let (output, waited) = engine.infer_blocking(prepared.model_input(), deadline, hold, gone.wait()).map_err(ServeError::Infer)?;
+    let (turn, waited) = queue.wait_blocking(deadline, gone.wait()).map_err(|_| ServeError::Infer(InferError::Deadline))?;
+    if let Some(hold) = hold {
+        std::thread::sleep(hold);
+    }
+    let output = engine.run_blocking(prepared.model_input()).map_err(|e| ServeError::Infer(InferError::Engine(e)))?;
+    drop(turn);
     let infer = t1.elapsed() - waited;
     let mut done = finish(prepared, output, opts)?;
     done.timings.queue = waited;

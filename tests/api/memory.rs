@@ -58,8 +58,8 @@ async fn what_does_not_fit_now_gets_503_and_what_never_fits_gets_422() {
         async move { client.post(url).header("content-type", "image/png").header("x-colorizer-fault", "slow").body(body).send().await }
     });
     wait_for_reserved(&app, cost).await;
-    let engine = app.state.models.get(None).unwrap().clone();
-    while engine.sessions_in_use() == 0 {
+    let queue = app.state.models.queue(None).unwrap().clone();
+    while queue.sessions_in_use() == 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let b = tokio::spawn({
@@ -107,9 +107,9 @@ async fn reservations_are_given_back_when_clients_give_up() {
             client.post(url).header("content-type", "image/png").header("x-colorizer-fault", "slow").body(gray_png(64, 64)).send().await
         }
     });
-    let engine = app.state.models.get(None).unwrap().clone();
+    let queue = app.state.models.queue(None).unwrap().clone();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while engine.sessions_in_use() == 0 {
+    while queue.sessions_in_use() == 0 {
         assert!(Instant::now() < deadline, "the slow request did not take the session");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -95,10 +95,10 @@ async fn shutdown_makes_readiness_fail_at_once_and_drains() {
     let all = tokio::spawn(futures::future::join_all(inflight));
     // All three past their body (each either waiting for the session or already started) before
     // the shutdown, however busy the machine.
-    let engine = app.state.models.get(None).unwrap().clone();
+    let (engine, queue) = (app.state.models.get(None).unwrap().clone(), app.state.models.queue(None).unwrap().clone());
     let runs_before = engine.runs();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while engine.queue_depth() as u64 + (engine.runs() - runs_before) < 3 {
+    while queue.queue_depth() as u64 + (engine.runs() - runs_before) < 3 {
         assert!(Instant::now() < deadline, "the three requests did not reach the model");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -148,10 +148,10 @@ async fn a_drain_that_times_out_is_reported_and_exits_non_zero() {
     };
     // In process: run_until says the drain timed out.
     let app = spawn(&flags).await;
-    let engine = app.state.models.get(None).unwrap().clone();
+    let queue = app.state.models.queue(None).unwrap().clone();
     let _slow = slow(&app.client, app.url("/colorize"));
     let waiting = Instant::now();
-    while engine.sessions_in_use() == 0 {
+    while queue.sessions_in_use() == 0 {
         assert!(waiting.elapsed() < Duration::from_secs(10), "the slow request did not take the session");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -178,12 +178,12 @@ async fn a_drain_that_times_out_is_reported_and_exits_non_zero() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_that_give_up_while_queued_leave_no_trace() {
     let app = spawn(&["--pool-size", "1", "--queue", "16", "--fault-injection"]).await;
-    let engine = app.state.models.get(None).unwrap().clone();
+    let (engine, queue) = (app.state.models.get(None).unwrap().clone(), app.state.models.queue(None).unwrap().clone());
     let runs_before = engine.runs();
     // One request holds the only session for 2 s.
     let slow = { tokio::spawn(app.colorize_request("", "image/png", gray_png(64, 64)).header("x-colorizer-fault", "slow").send()) };
     let waiting = Instant::now();
-    while engine.sessions_in_use() == 0 {
+    while queue.sessions_in_use() == 0 {
         assert!(waiting.elapsed() < Duration::from_secs(10), "the slow request did not take the session");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -193,7 +193,7 @@ async fn clients_that_give_up_while_queued_leave_no_trace() {
         .map(|_| tokio::spawn(app.colorize_request("", "image/png", gray_png(48, 48)).timeout(Duration::from_millis(400)).send()))
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let queued = engine.queue_depth();
+    let queued = queue.queue_depth();
     assert!(queued >= 1, "the quitters should be waiting for the session");
     for q in quitters {
         let r = q.await.unwrap();
