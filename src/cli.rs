@@ -179,7 +179,7 @@ impl Refused {
 fn load(args: &ColorizeArgs, jobs_n: usize) -> Result<(Engine, Vec<ColourHint>), Refused> {
     let hints = read_hints(args).map_err(Refused::usage)?;
     init_runtime(args.runtime.ort_lib.as_deref()).map_err(|e| Refused::failure(e.to_string()))?;
-    let source = crate::models::resolve(args.model.as_deref()).map_err(|e| Refused::failure(e.to_string()))?;
+    let source = crate::models::choose(&args.models).map_err(|e| Refused::failure(e.to_string()))?;
     let engine = Engine::load(&source, args.runtime.pool_options(jobs_n)).map_err(|e| Refused::failure(crate::error_chain(&e)))?;
     pipeline::check_hints_accepted(&engine, &hints).map_err(|e| Refused::usage(format!("--hints: {e}")))?;
     Ok((engine, hints))

@@ -28,18 +28,29 @@ pub enum Command {
     Healthcheck(HealthcheckArgs),
 }
 
-/// Where the models come from and how each is run.
+/// Which models a command has and which one it uses when nothing else says: the same flags,
+/// environment variables and meaning for `serve` and `colorize` (`crate::models`).
+#[derive(Debug, Clone, Args)]
+pub struct ModelChoice {
+    /// Models to load, each NAME=PATH, PATH (named by its file stem) or the NAME of an embedded
+    /// model. Repeatable, or comma-separated (so in the environment). `serve` loads them all
+    /// beside the embedded models; `colorize` loads only the one it runs (see --default-model).
+    #[arg(long = "model", env = "COLORIZER_MODEL", value_delimiter = ',', value_name = "NAME=PATH|PATH|NAME")]
+    pub models: Vec<String>,
+    /// Name of the model used when nothing else says: `serve`'s for requests that name none
+    /// (default: the embedded default model, or the first --model with --no-embedded-models or
+    /// nothing embedded); the model `colorize` runs (default: the one --model when it lists one,
+    /// else the embedded default). A --model's name or an embedded model's.
+    #[arg(long, env = "COLORIZER_DEFAULT_MODEL", value_name = "NAME")]
+    pub default_model: Option<String>,
+}
+
+/// Where the server's models come from and how each is run.
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
-    /// Extra model to serve, as NAME=PATH or PATH (the name is then the file stem). Repeatable;
-    /// in the environment, comma-separated.
-    #[arg(long = "model", env = "COLORIZER_MODEL", value_delimiter = ',')]
-    pub models: Vec<String>,
-    /// Name of the model used when a request names none (default: the embedded default model,
-    /// or the first --model when nothing is embedded).
-    #[arg(long, env = "COLORIZER_DEFAULT_MODEL")]
-    pub default_model: Option<String>,
-    /// Do not load the models embedded in the binary.
+    #[command(flatten)]
+    pub choice: ModelChoice,
+    /// Do not load the models embedded in the binary (except those --model names).
     #[arg(long, env = "COLORIZER_NO_EMBEDDED_MODELS")]
     pub no_embedded_models: bool,
     /// ONNX Runtime sessions per model (requests run at once per model).
@@ -171,10 +182,8 @@ pub struct ColorizeArgs {
     /// Worker threads (default: all cores).
     #[arg(short, long)]
     pub jobs: Option<usize>,
-    /// Model to use: a NAME of an embedded model, or a PATH to an ONNX file (in the
-    /// environment one such name or path; `serve` reads the variable as its list of NAME=PATH).
-    #[arg(long = "model", env = "COLORIZER_MODEL")]
-    pub model: Option<String>,
+    #[command(flatten)]
+    pub models: ModelChoice,
     /// Colour hints for a single input image: a JSON file `[{"x": 120, "y": 48, "color":
     /// "#b03a2e"}, ...]` (optional "radius"), points in the image's pixels after EXIF
     /// orientation; needs a model that takes hints (see `/info` or the model card).

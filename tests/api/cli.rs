@@ -156,3 +156,61 @@ fn a_truncated_photo_is_a_failure_not_a_colorized_file() {
     assert!(stderr.contains("cut.jpg") && stderr.contains("truncated"), "{stderr}");
     assert!(out.join("whole.png").exists() && !out.join("cut.png").exists());
 }
+
+/// `colorizer colorize IN -o OUT --quiet ARGS` with `env` set (and no other `COLORIZER_MODEL`
+/// or `COLORIZER_DEFAULT_MODEL` from the test's own environment): exit code, stdout, stderr.
+fn colorize_env(input: &Path, out: &Path, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_colorizer"));
+    cmd.arg("colorize").arg(input).arg("-o").arg(out).arg("--quiet").args(args);
+    cmd.env_remove("COLORIZER_MODEL").env_remove("COLORIZER_DEFAULT_MODEL").envs(env.iter().copied());
+    let o = cmd.output().unwrap();
+    (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+const TWO_MODELS: &str = "fixture=tests/fixtures/untrained-colorizer.onnx,l2=tests/fixtures/untrained-l2.onnx";
+
+#[test]
+fn colorize_reads_the_model_list_and_the_default_like_serve() {
+    let root = tempdir("model-list");
+    let input = root.join("photo.png");
+    write(&input, &gray_png(40, 30));
+    // The server's settings: a NAME=PATH list and the default among them.
+    let env = [("COLORIZER_MODEL", TWO_MODELS), ("COLORIZER_DEFAULT_MODEL", "l2")];
+    let (code, stdout, stderr) = colorize_env(&input, &root.join("l2"), &[], &env);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("colorized 1") && stdout.contains("model l2"), "{stdout}");
+    assert_eq!(image::open(root.join("l2/photo.png")).unwrap().dimensions(), (40, 30));
+    // The flag overrides the variable; the default may also name an embedded model.
+    let (code, stdout, stderr) = colorize_env(&input, &root.join("fixture"), &["--default-model", "fixture"], &env);
+    assert!(code == Some(0) && stdout.contains("model fixture"), "{stdout}{stderr}");
+    let env = [("COLORIZER_MODEL", TWO_MODELS), ("COLORIZER_DEFAULT_MODEL", "landscape")];
+    let (code, stdout, stderr) = colorize_env(&input, &root.join("landscape"), &[], &env);
+    assert!(code == Some(0) && stdout.contains("model landscape"), "{stdout}{stderr}");
+    // Several models and nothing saying which: an error that says how to choose.
+    let (code, _, stderr) = colorize_env(&input, &root.join("none"), &[], &[("COLORIZER_MODEL", TWO_MODELS)]);
+    assert!(code == Some(1) && stderr.contains("--default-model") && stderr.contains("fixture, l2"), "{code:?} {stderr}");
+    assert!(!root.join("none/photo.png").exists());
+}
+
+#[test]
+fn unknown_models_and_unreadable_files_are_clear_errors() {
+    let root = tempdir("unknown-model");
+    let input = root.join("photo.png");
+    write(&input, &gray_png(40, 30));
+    let out = root.join("out");
+    // A bare name that is neither an embedded model nor a file.
+    let (code, _, stderr) = colorize_env(&input, &out, &["--model", "sepia"], &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("unknown model \"sepia\"") && stderr.contains("broad, general, guided, l2, landscape"), "{stderr}");
+    // A default that names none of the models, listed or embedded.
+    let env = [("COLORIZER_MODEL", TWO_MODELS), ("COLORIZER_DEFAULT_MODEL", "sepia")];
+    let (code, _, stderr) = colorize_env(&input, &out, &[], &env);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("\"sepia\"") && stderr.contains("fixture") && stderr.contains("l2, landscape"), "{stderr}");
+    // A file that cannot be read, by path or as NAME=PATH.
+    for spec in ["/nonexistent/model.onnx", "gone=/nonexistent/model.onnx"] {
+        let (code, _, stderr) = colorize_env(&input, &out, &["--model", spec], &[]);
+        assert!(code == Some(1) && stderr.contains("could not read model file /nonexistent/model.onnx"), "{spec}: {stderr}");
+    }
+    assert!(!out.join("photo.png").exists());
+}

@@ -132,3 +132,13 @@ async fn the_trained_hint_model_puts_a_hinted_colour_where_it_was_asked() {
     let (far_auto, far_hint) = (mean_b(&auto, 220, 20, 6), mean_b(&hinted, 220, 20, 6));
     assert!((far_hint - far_auto).abs() < (near_hint - near_auto).abs() / 2.0, "far from the hint: b {far_auto:.1} -> {far_hint:.1}");
 }
+
+#[tokio::test]
+async fn serve_loads_an_embedded_model_named_in_the_model_list() {
+    // Only the fixture and the embedded `landscape`, by name, as `--model` lists them.
+    let args = args(&["--model", "landscape", "--pool-size", "1"]);
+    let app = colorizer::startup::Application::build(&args, std::time::Instant::now()).await.unwrap();
+    assert_eq!(app.state().models.names(), ["fixture", "landscape"]);
+    assert_eq!(app.state().models.default_name(), "fixture");
+    assert_eq!(app.state().models.get(Some("landscape")).unwrap().info().origin, "embedded");
+}
