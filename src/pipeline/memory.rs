@@ -11,8 +11,10 @@ use crate::params::OutputFormat;
 ///   converted (or decoded) pixels are still held, the L plane (f32) and the alpha channel;
 /// - finishing: the join holds the L plane and alpha and the output pixels (RGB, or RGBA with
 ///   alpha in PNG/WebP); then the L plane and alpha are dropped and the encoder holds the output
-///   pixels and its output and buffers: PNG at most the raw size plus half of it for the output
-///   buffer's growth, JPEG 1.5 bytes, lossless WebP 6 (measured 4 to 5).
+///   pixels and its output and buffers: PNG at most the raw size (`png::write` compresses into one
+///   buffer sized for stored blocks and touches only what it writes; counted as 1.5 times the raw
+///   size, the bound of the image crate's encoder before it), JPEG 1.5 bytes, lossless WebP 6
+///   (measured 4 to 5).
 ///
 /// An upper bound, checked against measured peaks (RSS) in `docs/reliability/MEMORY.md`.
 pub fn bytes_per_pixel(header: &Header, format: OutputFormat) -> f64 {

@@ -6,6 +6,7 @@ mod decode;
 mod jpeg;
 mod memory;
 mod output;
+mod png;
 mod serve;
 
 use std::sync::Arc;

@@ -1,7 +1,6 @@
 //! Model output to bytes: ab upsampled and joined with the full-resolution L into 8-bit sRGB,
-//! then encoded (PNG, JPEG through libjpeg-turbo, lossless WebP).
+//! then encoded (PNG in parallel strips, JPEG through libjpeg-turbo, lossless WebP).
 
-use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
 use image::codecs::webp::WebPEncoder;
 use image::{ExtendedColorType, ImageEncoder};
 use rayon::prelude::*;
@@ -31,19 +30,18 @@ pub(super) fn join(p: &Prepared, ab: &AbPlanes, format: OutputFormat) -> (Vec<u8
     (out, channels)
 }
 
-/// Encodes 8-bit RGB(A) pixels.
+/// Encodes 8-bit RGB(A) pixels (PNG in strips over rayon's pool, `png::write`).
 pub fn encode(pixels: &[u8], w: u32, h: u32, channels: usize, opts: &OutputOptions) -> Result<Vec<u8>, PipelineError> {
     let color = if channels == 4 { ExtendedColorType::Rgba8 } else { ExtendedColorType::Rgb8 };
-    let mut buf = Vec::with_capacity(pixels.len() / 4 + 1024);
-    let err = |e: image::ImageError| PipelineError::Encode(Box::new(e));
     match opts.format {
-        OutputFormat::Png => PngEncoder::new_with_quality(&mut buf, CompressionType::Fast, PngFilter::Adaptive)
-            .write_image(pixels, w, h, color)
-            .map_err(err)?,
+        OutputFormat::Png => super::png::write(pixels, w, h, channels).map_err(|e| PipelineError::Encode(Box::new(e))),
         OutputFormat::Jpeg => {
-            return super::jpeg::encode(pixels, w, h, channels, opts.quality.get()).map_err(|e| PipelineError::Encode(Box::new(e)))
+            super::jpeg::encode(pixels, w, h, channels, opts.quality.get()).map_err(|e| PipelineError::Encode(Box::new(e)))
         }
-        OutputFormat::Webp => WebPEncoder::new_lossless(&mut buf).write_image(pixels, w, h, color).map_err(err)?,
+        OutputFormat::Webp => {
+            let mut buf = Vec::with_capacity(pixels.len() / 4 + 1024);
+            WebPEncoder::new_lossless(&mut buf).write_image(pixels, w, h, color).map_err(|e| PipelineError::Encode(Box::new(e)))?;
+            Ok(buf)
+        }
     }
-    Ok(buf)
 }
