@@ -281,8 +281,9 @@ def markdown(res: dict) -> str:
     L = []
     la, lb = res["load_before"], res["load_after"]
     L.append(f"Run {res['date']}, commit {res['git']}, model `{res['model']}`, {res['rounds']} rounds; load average "
-             f"{la[0]:.1f} before and {lb[0]:.1f} after the run on 2 cores: **the machine was busy** (training and other "
-             "builds), so absolute times are inflated and noisy; the ratios are per round (same input, seconds apart), median over rounds.")
+             f"{la[0]:.1f} before and {lb[0]:.1f} after the run on 2 cores (the run itself keeps one to two cores busy; more "
+             "than that means other work shared the machine), so absolute times move between runs; the ratios are per "
+             "round (same input, seconds apart), median over rounds.")
     L.append("")
     if "large" in res:
         L.append("### Large photos, one request at a time: service / single-threaded reference (OpenCV + raw ORT)")
