@@ -9,7 +9,6 @@ mod output;
 mod png;
 mod serve;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fast_image_resize::images::{Image as FirImage, ImageRef as FirImageRef};
@@ -113,9 +112,9 @@ pub struct Prepared {
     /// Alpha channel, when the input had one.
     pub alpha: Option<Vec<u8>>,
     /// L resized to the model's input size.
-    pub model_input: Arc<Vec<f32>>,
+    pub model_input: Vec<f32>,
     /// The `[3, model_height, model_width]` hint map, when the request has hints.
-    pub model_hints: Option<Arc<Vec<f32>>>,
+    pub model_hints: Option<Vec<f32>>,
     pub model_height: u32,
     pub model_width: u32,
     pub timings: Timings,
@@ -126,7 +125,7 @@ impl Prepared {
     pub fn model_input(&self) -> crate::engine::ModelInput<'_> {
         crate::engine::ModelInput {
             l: &self.model_input,
-            hints: self.model_hints.as_deref().map(Vec::as_slice),
+            hints: self.model_hints.as_deref(),
             height: self.model_height,
             width: self.model_width,
         }
@@ -188,7 +187,7 @@ pub fn prepare_opened(opened: Opened<'_>, t0: Instant, engine: &Engine, hints: &
     if !hints.is_empty() {
         let p = &prepared;
         let map = hints::hint_map(hints, p.width, p.height, p.model_width, p.model_height).map_err(PipelineError::BadParameter)?;
-        prepared.model_hints = Some(Arc::new(map));
+        prepared.model_hints = Some(map);
     }
     Ok(prepared)
 }
@@ -213,7 +212,7 @@ fn prepare_from(opened: Opened<'_>, t0: Instant, model_size: impl Fn(u32, u32) -
         height,
         l,
         alpha,
-        model_input: Arc::new(model_input),
+        model_input,
         model_hints: None,
         model_height,
         model_width,
