@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from . import DEFAULT_PTS
-from .bins import load_pts
+from .bins import decode_annealed_torch, load_pts
 from .data import list_images
 from .lab import lab_to_rgb_torch, rgb2lab_np
 
@@ -113,11 +113,7 @@ class OnnxColorizer:
 def decode_to_ab(raw: np.ndarray, pts: torch.Tensor, T: float | None, out_hw) -> torch.Tensor:
     """raw [N,313|2,h,w] -> ab [N,2,H,W] (annealed mean for 313 logits), bilinear upsampling."""
     y = torch.from_numpy(raw).float()
-    if y.shape[1] == 313:
-        p = torch.softmax(y / T, dim=1)
-        ab = torch.einsum("nqhw,qc->nchw", p, pts)
-    else:
-        ab = y
+    ab = decode_annealed_torch(y, pts, T) if y.shape[1] == 313 else y
     return F.interpolate(ab, size=out_hw, mode="bilinear", align_corners=False)
 
 
