@@ -137,6 +137,7 @@ fn app_state(args: &ServeArgs, models: Models, budget: BudgetChoice, started: In
 /// Warms every model up off the async runtime, then marks the service ready.
 pub fn spawn_warm_up(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
     tokio::task::spawn_blocking(move || {
+        crate::color::warm_up();
         for e in state.models.iter() {
             if let Err(err) = e.warm_up() {
                 tracing::error!(model = e.name(), error = %err, "warm-up failed; the service stays not ready");

@@ -3,6 +3,7 @@
 //! Pure functions: no I/O, no ONNX.
 
 mod decode;
+mod gamut;
 mod lab;
 mod pts_in_hull;
 mod rgb8;
@@ -24,4 +25,10 @@ pub const DEFAULT_TEMPERATURE: f32 = 0.38;
 /// CLI and model metadata).
 pub fn temperature_in_range(t: f64) -> bool {
     t.is_finite() && t > 0.0 && t <= 1.0
+}
+
+/// Builds the colour tables (the sRGB encode tables and the gamut boundary, some tens of
+/// milliseconds) now rather than in the first request that joins colours.
+pub fn warm_up() {
+    let _ = LabToRgb8::new();
 }

@@ -70,8 +70,9 @@ impl<'a> AbUpsampler<'a> {
     /// By blocks of pixels: first ab, linear RGB, the inside-gamut test and the fine-table index
     /// of each channel for the whole block (no branches: the compiler vectorises it, with AVX2
     /// where the CPU has it), then one table read per channel; the pixels outside the gamut are
-    /// gathered and mapped (`LabToRgb8::map_to_gamut`), the only per-pixel maths left. The codes
-    /// equal `LabToRgb8::convert`'s within one (test `fast_join_matches_the_exact_join`).
+    /// gathered and mapped onto the gamut boundary (`LabToRgb8::map_outside`: a table read, a
+    /// Newton step and a check each). The codes equal `LabToRgb8::convert`'s within one
+    /// (test `fast_join_matches_the_exact_join`).
     pub fn join_row(&self, y: usize, l: &[f32], out: &mut [u8], channels: usize) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
@@ -137,7 +138,7 @@ impl<'a> AbUpsampler<'a> {
             }
             if outside > 0 {
                 let mut mapped = [[0u8; 3]; BLOCK];
-                conv.map_to_gamut(&ol[..outside], &oa[..outside], &obb[..outside], &mut mapped[..outside]);
+                conv.map_outside(&ol[..outside], &oa[..outside], &obb[..outside], &mut mapped[..outside]);
                 for (&i, rgb) in at[..outside].iter().zip(&mapped) {
                     let i = i as usize * C;
                     ob[i..i + 3].copy_from_slice(rgb);
@@ -202,27 +203,15 @@ mod tests {
         }
     }
 
-    /// The join as it was before the fast path (exact codes: `to_linear`, `encode_inside`, the
-    /// gamut mapping), kept as the reference of `fast_join_matches_the_exact_join`.
+    /// The join as it was before the fast path (exact codes, the bisection of `convert` for the
+    /// colours outside the gamut), kept as the reference of `fast_join_matches_the_exact_join`.
     fn reference_join_row(up: &AbUpsampler, y: usize, l: &[f32], out: &mut [u8], channels: usize) {
         let w = up.out_width;
         let (y0, y1, wy) = (up.rows.i0[y] as usize * w, up.rows.i1[y] as usize * w, up.rows.w1[y]);
-        let conv = &up.conv;
-        let mut outside = Vec::new();
         for x in 0..w {
             let a = up.a_rows[y0 + x] + (up.a_rows[y1 + x] - up.a_rows[y0 + x]) * wy;
             let b = up.b_rows[y0 + x] + (up.b_rows[y1 + x] - up.b_rows[y0 + x]) * wy;
-            match conv.encode_inside(conv.to_linear(l[x], a, b)) {
-                Some(rgb) => out[x * channels..x * channels + 3].copy_from_slice(&rgb),
-                None => outside.push((x, l[x], a, b)),
-            }
-        }
-        let (ls, as_, bs): (Vec<f32>, Vec<f32>, Vec<f32>) =
-            (outside.iter().map(|o| o.1).collect(), outside.iter().map(|o| o.2).collect(), outside.iter().map(|o| o.3).collect());
-        let mut mapped = vec![[0u8; 3]; outside.len()];
-        conv.map_to_gamut(&ls, &as_, &bs, &mut mapped);
-        for (o, rgb) in outside.iter().zip(mapped) {
-            out[o.0 * channels..o.0 * channels + 3].copy_from_slice(&rgb);
+            out[x * channels..x * channels + 3].copy_from_slice(&up.conv.convert(l[x], a, b));
         }
     }
 
