@@ -173,17 +173,22 @@ impl LabToRgb8 {
         const STEP: f32 = 1.0 / 4096.0;
         let n = out.len();
         assert!(n <= MAX && l.len() == n && a.len() == n && b.len() == n);
-        let mut lin = [[0.0f32; MAX]; 3];
-        let mut ok = [false; MAX];
+        // The table's estimate first (its reads are gathers), then the arithmetic, branch-free.
+        let mut k0 = [0.0f32; MAX];
         for i in 0..n {
             let (l, a, b) = (l[i].clamp(0.0, 100.0), a[i], b[i]);
             let c = (a * a + b * b).sqrt();
             let boundary = self.boundary.chroma(l, a, b);
-            let k0 = if c > boundary { boundary / c } else { 1.0 };
-            let k = self.boundary_scale(l, a, b, k0);
+            k0[i] = if c > boundary { boundary / c } else { 1.0 };
+        }
+        let mut lin = [[0.0f32; MAX]; 3];
+        let mut ok = [false; MAX];
+        for i in 0..n {
+            let (l, a, b) = (l[i].clamp(0.0, 100.0), a[i], b[i]);
+            let k = self.boundary_scale(l, a, b, k0[i]);
             let (below, above) = (k - STEP, k + STEP);
-            let inside_below = below <= 0.0 || inside_gamut(&self.linear(l, a * below, b * below));
-            let outside_above = above >= 1.0 || !inside_gamut(&self.linear(l, a * above, b * above));
+            let inside_below = (below <= 0.0) | inside_gamut(&self.linear(l, a * below, b * below));
+            let outside_above = (above >= 1.0) | !inside_gamut(&self.linear(l, a * above, b * above));
             ok[i] = inside_below & outside_above;
             let mapped = self.linear(l, a * k, b * k);
             for c in 0..3 {
@@ -307,7 +312,9 @@ const GAMUT_EPS: f32 = 1e-4;
 /// Whether a linear colour is inside the sRGB gamut, with a tolerance of `GAMUT_EPS`.
 #[inline(always)]
 pub(super) fn inside_gamut(c: &[f32; 3]) -> bool {
-    c.iter().all(|v| (-GAMUT_EPS..=1.0 + GAMUT_EPS).contains(v))
+    // `&`, not `&&`: no branches, so that loops over pixels vectorise.
+    let ok = |v: f32| (v >= -GAMUT_EPS) & (v <= 1.0 + GAMUT_EPS);
+    ok(c[0]) & ok(c[1]) & ok(c[2])
 }
 
 #[cfg(test)]
