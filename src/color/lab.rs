@@ -75,6 +75,11 @@ static GRAY_L_LUT: LazyLock<[f32; 256]> = LazyLock::new(|| {
     })
 });
 
+/// L (0..100) of each gray sRGB value (r = g = b = v): `srgb_to_l([v; 3])` for every v.
+pub fn gray_l_table() -> &'static [f32; 256] {
+    &GRAY_L_LUT
+}
+
 /// The linear-light value of an 8-bit sRGB component.
 #[inline]
 fn srgb8_to_linear(v: u8) -> f32 {

@@ -10,7 +10,7 @@ mod rgb8;
 mod upsample;
 
 pub use decode::{annealed_mean, AbPlanes};
-pub use lab::{lab_to_srgb, srgb8_to_lab, srgb_to_l};
+pub use lab::{gray_l_table, lab_to_srgb, srgb8_to_lab, srgb_to_l};
 pub use pts_in_hull::PTS_IN_HULL;
 pub use rgb8::LabToRgb8;
 pub use upsample::{AbUpsampler, Bilinear};

@@ -312,8 +312,8 @@ const GAMUT_EPS: f32 = 1e-4;
 /// Whether a linear colour is inside the sRGB gamut, with a tolerance of `GAMUT_EPS`.
 #[inline(always)]
 pub(super) fn inside_gamut(c: &[f32; 3]) -> bool {
-    // `&`, not `&&`: no branches, so that loops over pixels vectorise.
-    let ok = |v: f32| (v >= -GAMUT_EPS) & (v <= 1.0 + GAMUT_EPS);
+    // `&`, not `all`'s `&&`: no branches, so that loops over pixels vectorise.
+    let ok = |v: f32| (-GAMUT_EPS..=1.0 + GAMUT_EPS).contains(&v);
     ok(c[0]) & ok(c[1]) & ok(c[2])
 }
 

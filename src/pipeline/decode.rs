@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::jpeg::{self, Frame};
 use super::{Limits, PipelineError};
-use crate::color::srgb_to_l;
+use crate::color::{gray_l_table, srgb_to_l};
 
 /// What an image's header says, read without decoding its pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,7 +189,7 @@ pub(super) fn lightness(img: DynamicImage) -> (Vec<f32>, Option<Vec<u8>>) {
     let has_alpha = img.color().has_alpha();
     match img {
         // Gray photos (most inputs): one byte per pixel, no alpha to split off.
-        DynamicImage::ImageLuma8(gray) => (l_plane(gray.as_raw(), 1, w, |px| srgb_to_l([px[0]; 3])), None),
+        DynamicImage::ImageLuma8(gray) => (gray_l_plane(gray.as_raw(), w), None),
         DynamicImage::ImageRgb8(rgb) => (l_plane(rgb.as_raw(), 3, w, |px| srgb_to_l([px[0], px[1], px[2]])), None),
         DynamicImage::ImageLumaA8(_) | DynamicImage::ImageLuma16(_) | DynamicImage::ImageLumaA16(_) => {
             let la = img.into_luma_alpha8();
@@ -211,6 +211,20 @@ fn l_plane(pixels: &[u8], stride: usize, w: usize, to_l: impl Fn(&[u8]) -> f32 +
     pixels.par_chunks(stride * w * rows).with_min_len(min_chunks).zip(l.par_chunks_mut(w * rows)).for_each(|(src, dst)| {
         for (px, out) in src.chunks_exact(stride).zip(dst) {
             *out = to_l(px);
+        }
+    });
+    l
+}
+
+/// L of every pixel of a gray image, one table read each (`l_plane` with one byte a pixel).
+fn gray_l_plane(pixels: &[u8], w: usize) -> Vec<f32> {
+    let rows = 64usize;
+    let min_chunks = PAR_MIN_PIXELS.div_ceil(w.max(1) * rows);
+    let table = gray_l_table();
+    let mut l = vec![0.0f32; pixels.len()];
+    pixels.par_chunks(w * rows).with_min_len(min_chunks).zip(l.par_chunks_mut(w * rows)).for_each(|(src, dst)| {
+        for (&v, out) in src.iter().zip(dst) {
+            *out = table[v as usize];
         }
     });
     l
