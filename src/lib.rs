@@ -9,6 +9,7 @@ pub mod config;
 pub mod engine;
 pub mod hints;
 pub mod http;
+pub mod hugepages;
 pub mod models;
 pub mod params;
 pub mod pipeline;

@@ -5,6 +5,10 @@ use clap::Parser;
 use colorizer::config::{Cli, Command, ServeArgs};
 use colorizer::startup::Application;
 
+/// Large buffers in transparent huge pages (src/hugepages.rs).
+#[global_allocator]
+static ALLOC: colorizer::hugepages::HugePageAlloc = colorizer::hugepages::HugePageAlloc;
+
 fn main() -> ExitCode {
     let started = Instant::now();
     let cli = Cli::parse();

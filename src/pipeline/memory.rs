@@ -46,11 +46,23 @@ pub const MODEL_BYTES_PER_PIXEL: u64 = 200;
 /// 48 MP request's peak is 4 to 5 MiB above its body and buffers, `docs/reliability/MEMORY.md`).
 pub const REQUEST_OVERHEAD_BYTES: u64 = 8 << 20;
 
+/// What the huge pages of large buffers (`crate::hugepages`) may add to an image's peak: each
+/// buffer of 4 MiB and more is mapped in whole 2 MiB pages, so it may take up to 2 MiB beyond its
+/// size, and the peak holds at most four of them (decoded pixels or L, output pixels, encoded
+/// file, and the PNG or JPEG pieces).
+pub fn huge_page_rounding(header: &Header) -> u64 {
+    if header.pixels() * 3 >= crate::hugepages::HUGE_FROM as u64 {
+        4 * (2 << 20)
+    } else {
+        0
+    }
+}
+
 /// What one request costs in memory at its peak: its body, the pipeline's buffers for an image
-/// of this header encoded as `format` (`bytes_per_pixel`), and the model's buffers for an input
-/// of `model_pixels`. Admission reserves it before decoding.
+/// of this header encoded as `format` (`bytes_per_pixel`, and their huge-page rounding), and the
+/// model's buffers for an input of `model_pixels`. Admission reserves it before decoding.
 pub fn memory_cost(header: &Header, format: OutputFormat, body_bytes: usize, model_pixels: u64) -> u64 {
-    let image = (header.pixels() as f64 * bytes_per_pixel(header, format)).ceil() as u64;
+    let image = (header.pixels() as f64 * bytes_per_pixel(header, format)).ceil() as u64 + huge_page_rounding(header);
     body_bytes as u64 + image + model_pixels * MODEL_BYTES_PER_PIXEL + REQUEST_OVERHEAD_BYTES
 }
 
@@ -74,6 +86,9 @@ mod tests {
         assert_eq!(bytes_per_pixel(&header(Rgba16, true), OutputFormat::Jpeg), 20.0);
         let h = Header { format: image::ImageFormat::Jpeg, width: 8000, height: 6000, color: L8, quarter_turn: false };
         let cost = memory_cost(&h, OutputFormat::Png, 3_000_000, 128 * 176);
-        assert_eq!(cost, 3_000_000 + 360_000_000 + 128 * 176 * MODEL_BYTES_PER_PIXEL + REQUEST_OVERHEAD_BYTES);
+        assert_eq!(cost, 3_000_000 + 360_000_000 + (8 << 20) + 128 * 176 * MODEL_BYTES_PER_PIXEL + REQUEST_OVERHEAD_BYTES);
+        // A small photo's buffers stay in the system allocator's pages.
+        let small = Header { width: 256, height: 256, ..h };
+        assert_eq!(huge_page_rounding(&small), 0);
     }
 }
