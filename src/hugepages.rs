@@ -1,11 +1,11 @@
 //! The process's allocator: the system allocator, except for large buffers (a photo's pixels, its
 //! L plane, the joined output, the encoded file), which get their own mapping aligned to 2 MiB
 //! and marked for transparent huge pages (`MADV_HUGEPAGE`). A 12 MP photo's buffers are about
-//! 100 MiB of fresh memory a request; in 4 KiB pages that is 25,000 page faults, a fifth of the
-//! request's CPU time in the kernel; in 2 MiB pages, fifty. Where the kernel has transparent
-//! huge pages off, the advice does nothing and the buffers are plain mappings (as the system
-//! allocator's own large allocations are); they are unmapped when freed, so memory goes back to
-//! the system as before.
+//! 100 MiB of fresh memory a request; in 4 KiB pages that was 21,000 page faults, a fifth of the
+//! request's CPU time in the kernel; with huge pages about 500 (bench/REPORT.md). Where the
+//! kernel has transparent huge pages off, the advice does nothing and the buffers are plain
+//! mappings (as the system allocator's own large allocations are); they are unmapped when freed,
+//! so memory goes back to the system as before.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
