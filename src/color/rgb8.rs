@@ -165,8 +165,10 @@ impl LabToRgb8 {
     /// outside one step above, as the bisection would bracket it. Then one conversion, channels
     /// clipped. Four conversions where `convert` takes thirteen, in a branch-free loop that
     /// vectorises; a colour whose check fails (where the table is coarse, near the cusps of the
-    /// gamut) goes through `convert`. The same codes as `convert` within one (tests below and
-    /// `fast_join_matches_the_exact_join`). `l`, `a`, `b` and `out` have one length, at most 64.
+    /// gamut) is scanned (`outer_scale`). The same codes as `convert` within one, but where the
+    /// colours inside the gamut along the colour's ray are two stretches: then the outer one
+    /// (tests below and `fast_join_matches_the_exact_join`). `l`, `a`, `b` and `out` have one
+    /// length, at most 64.
     #[inline(always)]
     pub fn map_outside(&self, l: &[f32], a: &[f32], b: &[f32], out: &mut [[u8; 3]]) {
         const MAX: usize = 64;
@@ -302,7 +304,7 @@ fn outer_scale(l: f32, a: f32, b: f32) -> f32 {
 }
 
 /// Whether LAB `(l, a, b)` is inside the gamut, as `LabToRgb8::convert` decides.
-pub(super) fn lab_inside(l: f32, a: f32, b: f32) -> bool {
+fn lab_inside(l: f32, a: f32, b: f32) -> bool {
     inside_gamut(&lab_linear(&M_INV, l, a, b))
 }
 
