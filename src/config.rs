@@ -73,6 +73,11 @@ pub struct RuntimeArgs {
     /// Path of libonnxruntime.so (default: $ORT_DYLIB_PATH, else beside the executable).
     #[arg(long, env = "COLORIZER_ORT_LIB")]
     pub ort_lib: Option<PathBuf>,
+    /// Keep large buffers (4 MiB and more) in ordinary 4 KiB pages instead of transparent huge
+    /// pages: more page faults, but no wait for the kernel to compact a huge page on a host whose
+    /// memory is fragmented (src/hugepages.rs).
+    #[arg(long, env = "COLORIZER_NO_HUGE_PAGES")]
+    pub no_huge_pages: bool,
 }
 
 impl RuntimeArgs {

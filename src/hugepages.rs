@@ -5,9 +5,11 @@
 //! request's CPU time in the kernel; with huge pages about 500 (bench/REPORT.md). Where the
 //! kernel has transparent huge pages off, the advice does nothing and the buffers are plain
 //! mappings (as the system allocator's own large allocations are); they are unmapped when freed,
-//! so memory goes back to the system as before.
+//! so memory goes back to the system as before. `--no-huge-pages` leaves the advice out (a host
+//! whose memory is fragmented may make a huge-page fault wait for compaction).
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Allocations from this size up get their own huge-page mapping.
 pub const HUGE_FROM: usize = 4 << 20;
@@ -15,6 +17,16 @@ const HUGE_PAGE: usize = 2 << 20;
 
 /// The allocator (`#[global_allocator]` in the binary).
 pub struct HugePageAlloc;
+
+/// Whether large mappings are marked for huge pages (`--no-huge-pages` turns it off). Large
+/// buffers get their own mapping either way, so that a buffer is freed as it was allocated
+/// whatever this says.
+static ADVISE: AtomicBool = AtomicBool::new(true);
+
+/// Turns the huge-page advice for large buffers on or off (from `--no-huge-pages`).
+pub fn set_enabled(on: bool) {
+    ADVISE.store(on, Ordering::Relaxed);
+}
 
 fn mapped_len(size: usize) -> usize {
     size.div_ceil(HUGE_PAGE) * HUGE_PAGE
@@ -39,7 +51,9 @@ unsafe fn map_huge(len: usize) -> *mut u8 {
         libc::munmap((aligned + len) as *mut libc::c_void, tail);
     }
     // Advice only: without transparent huge pages this fails and the pages are 4 KiB.
-    libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+    if ADVISE.load(Ordering::Relaxed) {
+        libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+    }
     aligned as *mut u8
 }
 
@@ -91,6 +105,56 @@ unsafe impl GlobalAlloc for HugePageAlloc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The AnonHugePages of the mapping that holds `p`, in kB (from /proc/self/smaps).
+    fn huge_kb_at(p: usize) -> Option<u64> {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+        let mut inside = false;
+        for line in smaps.lines() {
+            if let Some((range, _)) = line.split_once(' ') {
+                if let Some((a, b)) = range.split_once('-') {
+                    if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
+                        inside = (a..b).contains(&p);
+                        continue;
+                    }
+                }
+            }
+            if inside {
+                if let Some(v) = line.strip_prefix("AnonHugePages:") {
+                    return v.trim().trim_end_matches("kB").trim().parse().ok();
+                }
+            }
+        }
+        None
+    }
+
+    /// With the advice, a touched large buffer lies in huge pages where the kernel offers them
+    /// (`transparent_hugepage/enabled` is always or madvise); without it (`--no-huge-pages`),
+    /// in none, unless the kernel puts every mapping in them (always).
+    #[test]
+    fn the_advice_gives_huge_pages_and_the_switch_takes_them_away() {
+        let mode = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
+        let a = HugePageAlloc;
+        let layout = Layout::from_size_align(16 << 20, 8).unwrap();
+        let touched = |on: bool| unsafe {
+            set_enabled(on);
+            let p = a.alloc(layout);
+            std::ptr::write_bytes(p, 1, layout.size());
+            let kb = huge_kb_at(p as usize);
+            a.dealloc(p, layout);
+            kb
+        };
+        let (with, without) = (touched(true), touched(false));
+        set_enabled(true);
+        if mode.contains("[madvise]") {
+            assert!(with.unwrap() >= 8 << 10, "{with:?} kB in huge pages with the advice");
+            assert_eq!(without, Some(0), "huge pages without the advice");
+        } else if mode.contains("[always]") {
+            assert!(with.unwrap() >= 8 << 10, "{with:?} kB in huge pages with the advice");
+        } else {
+            eprintln!("transparent huge pages are off here ({}): nothing to check", mode.trim());
+        }
+    }
 
     #[test]
     fn large_buffers_are_aligned_zeroed_and_resizable() {

@@ -12,6 +12,13 @@ static ALLOC: colorizer::hugepages::HugePageAlloc = colorizer::hugepages::HugePa
 fn main() -> ExitCode {
     let started = Instant::now();
     let cli = Cli::parse();
+    let runtime = match &cli.command {
+        Some(Command::Colorize(args)) => Some(&args.runtime),
+        Some(Command::Serve(args)) => Some(&args.model.runtime),
+        Some(Command::Healthcheck(_)) => None,
+        None => Some(&cli.serve.model.runtime),
+    };
+    colorizer::hugepages::set_enabled(runtime.is_none_or(|r| !r.no_huge_pages));
     match cli.command {
         Some(Command::Colorize(args)) => colorizer::cli::colorize(args),
         Some(Command::Healthcheck(args)) => colorizer::cli::healthcheck(&args),
