@@ -20,6 +20,24 @@ pub fn annealed_mean(logits: &[f32], height: usize, width: usize, temperature: f
     let hw = height * width;
     assert_eq!(logits.len(), NUM_BINS * hw, "logits must be [313, {height}, {width}]");
     assert!(temperature > 0.0 && temperature.is_finite(), "temperature must be > 0");
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { annealed_mean_avx2(logits, height, width, temperature) };
+    }
+    annealed_mean_with(logits, height, width, temperature)
+}
+
+/// `annealed_mean` compiled for AVX2 (the same code and results: 8 lanes instead of 4).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn annealed_mean_avx2(logits: &[f32], height: usize, width: usize, temperature: f32) -> AbPlanes {
+    annealed_mean_with(logits, height, width, temperature)
+}
+
+#[inline(always)]
+fn annealed_mean_with(logits: &[f32], height: usize, width: usize, temperature: f32) -> AbPlanes {
+    let hw = height * width;
     let inv_t = 1.0 / temperature;
 
     let mut max = logits[..hw].to_vec();
@@ -138,5 +156,27 @@ mod tests {
         let ab = annealed_mean(&z, 1, 1, 0.01);
         assert!(ab.a[0].is_finite() && ab.b[0].is_finite());
         assert_eq!([ab.a[0], ab.b[0]], PTS_IN_HULL[5]);
+    }
+}
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+
+    /// `cargo test --release --lib annealed_speed -- --ignored --nocapture`: the annealed mean of
+    /// a 32x32 output (a 128-px model input, a 256-px photo), one thread.
+    #[test]
+    #[ignore]
+    fn annealed_speed() {
+        let hw = 32 * 32;
+        let logits: Vec<f32> = (0..NUM_BINS * hw).map(|i| ((i * 7919 % 1000) as f32) * 0.01 - 5.0).collect();
+        for (name, f) in [("dispatched", annealed_mean as fn(&[f32], usize, usize, f32) -> AbPlanes), ("baseline", annealed_mean_with)] {
+            let t = std::time::Instant::now();
+            let n = 200;
+            for _ in 0..n {
+                std::hint::black_box(f(std::hint::black_box(&logits), 32, 32, 0.38));
+            }
+            println!("annealed_mean {name}: {:.3} ms per 32x32 output", t.elapsed().as_secs_f64() * 1e3 / n as f64);
+        }
     }
 }
