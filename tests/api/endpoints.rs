@@ -63,6 +63,32 @@ async fn jpeg_and_webp_out_by_query_and_by_accept() {
     }
 }
 
+/// A photo of a few megapixels to JPEG: encoded in strips on the server's threads and spliced
+/// with restart markers, it is one JPEG of the photo's size that decodes, keeps the photo's L and
+/// has colour.
+#[tokio::test]
+async fn a_large_photo_to_jpeg_is_one_valid_jpeg() {
+    let app = spawn(&[]).await;
+    let (w, h) = (2400, 1500);
+    let gray = gray_scene(w, h);
+    let resp = app.colorize_request("?format=jpeg&quality=92", "image/png", gray_png(w, h)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "image/jpeg");
+    let bytes = resp.bytes().await.unwrap();
+    assert!(colorizer::pipeline::jpeg_is_complete(&bytes));
+    assert!(bytes.windows(2).any(|m| m == [0xFF, 0xDD]), "no restart interval: encoded in one piece");
+    let rgb = decode(&bytes).to_rgb8();
+    assert_eq!(rgb.dimensions(), (w, h));
+    assert!(mean_chroma(&rgb) > 1.0);
+    let mean_dl: f32 = gray
+        .pixels()
+        .zip(rgb.pixels())
+        .map(|(g, c)| (colorizer::color::srgb_to_l([g.0[0]; 3]) - colorizer::color::srgb_to_l(c.0)).abs())
+        .sum::<f32>()
+        / (w * h) as f32;
+    assert!(mean_dl < 6.0, "mean L difference {mean_dl}");
+}
+
 #[tokio::test]
 async fn multipart_upload_works() {
     let app = spawn(&[]).await;
