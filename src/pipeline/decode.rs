@@ -183,21 +183,56 @@ pub fn jpeg_is_complete(b: &[u8]) -> bool {
 /// under load every core is busy with other requests anyway.
 pub(super) const PAR_MIN_PIXELS: usize = 1 << 18;
 
-/// Full-resolution L (0..100) and alpha of an image.
-pub(super) fn lightness(img: DynamicImage) -> (Vec<f32>, Option<Vec<u8>>) {
+/// A photo's full-resolution lightness, row-major.
+pub enum Lightness {
+    /// A gray photo's own 8-bit values (most inputs): one byte a pixel, L by a 256-entry table
+    /// (`color::gray_l_table`) where it is needed.
+    Gray(Vec<u8>),
+    /// L (0..100) of every pixel, for colour photos and other pixel types.
+    L(Vec<f32>),
+}
+
+impl Lightness {
+    /// The whole L plane (a new plane for a gray photo).
+    pub(super) fn plane(&self, w: usize) -> std::borrow::Cow<'_, [f32]> {
+        match self {
+            Self::Gray(g) => gray_l_plane(g, w).into(),
+            Self::L(l) => l.as_slice().into(),
+        }
+    }
+
+    /// L of the `buf.len()` pixels from `start`: borrowed from the plane, or for a gray photo
+    /// computed into `buf`.
+    #[inline]
+    pub(super) fn row<'a>(&'a self, start: usize, buf: &'a mut [f32]) -> &'a [f32] {
+        match self {
+            Self::Gray(g) => {
+                let (table, n) = (gray_l_table(), buf.len());
+                for (o, &v) in buf.iter_mut().zip(&g[start..start + n]) {
+                    *o = table[v as usize];
+                }
+                buf
+            }
+            Self::L(l) => &l[start..start + buf.len()],
+        }
+    }
+}
+
+/// Full-resolution lightness and alpha of an image.
+pub(super) fn lightness(img: DynamicImage) -> (Lightness, Option<Vec<u8>>) {
     let w = img.width() as usize;
     let has_alpha = img.color().has_alpha();
     match img {
-        // Gray photos (most inputs): one byte per pixel, no alpha to split off.
-        DynamicImage::ImageLuma8(gray) => (gray_l_plane(gray.as_raw(), w), None),
-        DynamicImage::ImageRgb8(rgb) => (l_plane(rgb.as_raw(), 3, w, |px| srgb_to_l([px[0], px[1], px[2]])), None),
+        // Gray photos (most inputs): their own bytes, no alpha to split off.
+        DynamicImage::ImageLuma8(gray) => (Lightness::Gray(gray.into_raw()), None),
+        DynamicImage::ImageRgb8(rgb) => (Lightness::L(l_plane(rgb.as_raw(), 3, w, |px| srgb_to_l([px[0], px[1], px[2]]))), None),
         DynamicImage::ImageLumaA8(_) | DynamicImage::ImageLuma16(_) | DynamicImage::ImageLumaA16(_) => {
             let la = img.into_luma_alpha8();
-            (l_plane(la.as_raw(), 2, w, |px| srgb_to_l([px[0]; 3])), alpha_channel(la.as_raw(), 2, has_alpha))
+            (Lightness::L(l_plane(la.as_raw(), 2, w, |px| srgb_to_l([px[0]; 3]))), alpha_channel(la.as_raw(), 2, has_alpha))
         }
         _ => {
             let rgba = img.into_rgba8();
-            (l_plane(rgba.as_raw(), 4, w, |px| srgb_to_l([px[0], px[1], px[2]])), alpha_channel(rgba.as_raw(), 4, has_alpha))
+            (Lightness::L(l_plane(rgba.as_raw(), 4, w, |px| srgb_to_l([px[0], px[1], px[2]]))), alpha_channel(rgba.as_raw(), 4, has_alpha))
         }
     }
 }

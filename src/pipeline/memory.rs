@@ -8,9 +8,10 @@ use crate::params::OutputFormat;
 ///
 /// - decoding: the decoded pixels (twice when EXIF orientation turns them a quarter) and their
 ///   conversion to 8-bit gray+alpha or RGBA when the decoder gives another type; then, while the
-///   converted (or decoded) pixels are still held, the L plane (f32) and the alpha channel;
-/// - finishing: the join holds the L plane and alpha and the output pixels (RGB, or RGBA with
-///   alpha in PNG/WebP); then the L plane and alpha are dropped and the encoder holds the output
+///   converted (or decoded) pixels are still held, the L plane (f32) and the alpha channel (a
+///   gray photo's L plane only for the resize to the model: its own bytes stand for it after);
+/// - finishing: the join holds the L plane (a gray photo's bytes) and alpha and the output pixels
+///   (RGB, or RGBA with alpha in PNG/WebP); then they are dropped and the encoder holds the output
 ///   pixels and its output and buffers: PNG at most the raw size (`png::write` compresses into one
 ///   buffer sized for stored blocks and touches only what it writes; counted as 1.5 times the raw
 ///   size, the bound of the image crate's encoder before it), JPEG 1.5 bytes, lossless WebP 6
@@ -29,13 +30,15 @@ pub fn bytes_per_pixel(header: &Header, format: OutputFormat) -> f64 {
     let held = if converted > 0.0 { converted } else { decoded };
     let l_alpha = 4.0 + alpha as u8 as f64;
     let decode = (decoded + converted).max(held + l_alpha);
+    // What the join holds beside the output: a gray photo's bytes, else the L plane and alpha.
+    let kept = if header.color == L8 { 1.0 } else { l_alpha };
     let out = if alpha && format != OutputFormat::Jpeg { 4.0 } else { 3.0 };
     let encoder = match format {
         OutputFormat::Png => out * 1.5,
         OutputFormat::Jpeg => 1.5,
         OutputFormat::Webp => 6.0,
     };
-    decode.max(l_alpha + out).max(out + encoder)
+    decode.max(kept + out).max(out + encoder)
 }
 
 /// Bytes per pixel of the model's input held per request: the input, the `[313, h/4, w/4]`
@@ -76,8 +79,9 @@ mod tests {
         use image::ColorType::*;
         // Gray to PNG: RGB out and the PNG output (encoding is the peak; L is dropped by then).
         assert_eq!(bytes_per_pixel(&header(L8, false), OutputFormat::Png), 3.0 + 4.5);
-        // Gray to JPEG: the join (L and RGB) is the peak.
-        assert_eq!(bytes_per_pixel(&header(L8, false), OutputFormat::Jpeg), 4.0 + 3.0);
+        // Gray to JPEG: the L plane for the resize beside the gray bytes is the peak (the join
+        // holds the gray bytes and RGB: 4).
+        assert_eq!(bytes_per_pixel(&header(L8, false), OutputFormat::Jpeg), 1.0 + 4.0);
         // RGBA keeps alpha in PNG and WebP, not in JPEG.
         assert_eq!(bytes_per_pixel(&header(Rgba8, false), OutputFormat::Png), 4.0 + 6.0);
         assert_eq!(bytes_per_pixel(&header(Rgba8, false), OutputFormat::Jpeg), 4.0 + 5.0);

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use fast_image_resize::images::{Image as FirImage, ImageRef as FirImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
-pub use decode::{decode, jpeg_is_complete, open, probe, Header, Opened};
+pub use decode::{decode, jpeg_is_complete, open, probe, Header, Lightness, Opened};
 pub use memory::{bytes_per_pixel, memory_cost, MODEL_BYTES_PER_PIXEL, REQUEST_OVERHEAD_BYTES};
 pub use output::encode;
 pub(crate) use serve::{serve, Gone, InferError, ServeError};
@@ -107,8 +107,8 @@ impl Timings {
 pub struct Prepared {
     pub width: u32,
     pub height: u32,
-    /// Full-resolution L, row-major.
-    pub l: Vec<f32>,
+    /// Full-resolution lightness (a gray photo's own bytes, else L).
+    pub l: Lightness,
     /// Alpha channel, when the input had one.
     pub alpha: Option<Vec<u8>>,
     /// L resized to the model's input size.
@@ -205,7 +205,8 @@ fn prepare_from(opened: Opened<'_>, t0: Instant, model_size: impl Fn(u32, u32) -
     let (l, alpha) = decode::lightness(img);
     let t1 = Instant::now();
     let (model_height, model_width) = model_size(width, height);
-    let model_input = resize_l(&l, width, height, model_width, model_height);
+    // A gray photo's L plane lives only for the resize.
+    let model_input = resize_l(&l.plane(width as usize), width, height, model_width, model_height);
     let t2 = Instant::now();
     Ok(Prepared {
         width,

@@ -19,14 +19,18 @@ pub(super) fn join(p: &Prepared, ab: &AbPlanes, format: OutputFormat) -> (Vec<u8
     let up = AbUpsampler::new(ab, w, h);
     let mut out = vec![0u8; w * h * channels];
     let min_rows = PAR_MIN_PIXELS.div_ceil(w.max(1));
-    out.par_chunks_mut(w * channels).enumerate().with_min_len(min_rows).for_each(|(y, row)| {
-        up.join_row(y, &p.l[y * w..(y + 1) * w], row, channels);
-        if let Some(alpha) = alpha {
-            for (px, &a) in row.chunks_exact_mut(4).zip(&alpha[y * w..(y + 1) * w]) {
-                px[3] = a;
+    // Each task turns a gray photo's rows into L in a row buffer of its own.
+    out.par_chunks_mut(w * channels).enumerate().with_min_len(min_rows).for_each_init(
+        || vec![0.0f32; w],
+        |buf, (y, row)| {
+            up.join_row(y, p.l.row(y * w, buf), row, channels);
+            if let Some(alpha) = alpha {
+                for (px, &a) in row.chunks_exact_mut(4).zip(&alpha[y * w..(y + 1) * w]) {
+                    px[3] = a;
+                }
             }
-        }
-    });
+        },
+    );
     (out, channels)
 }
 
