@@ -53,12 +53,7 @@ async fn jpeg_and_webp_out_by_query_and_by_accept() {
         assert!(mean_chroma(&rgb) > 1.0);
         // JPEG in and (for JPEG out) lossy again: L stays close, not exact.
         let tol = if mime == "image/jpeg" { 6.0 } else { 3.5 };
-        let mean_dl: f32 = gray
-            .pixels()
-            .zip(rgb.pixels())
-            .map(|(g, c)| (colorizer::color::srgb_to_l([g.0[0]; 3]) - colorizer::color::srgb_to_l(c.0)).abs())
-            .sum::<f32>()
-            / (w * h) as f32;
+        let mean_dl = mean_l_diff(&gray, &rgb);
         assert!(mean_dl < tol, "{mime}: mean L difference {mean_dl}");
     }
 }
@@ -80,12 +75,7 @@ async fn a_large_photo_to_jpeg_is_one_valid_jpeg() {
     let rgb = decode(&bytes).to_rgb8();
     assert_eq!(rgb.dimensions(), (w, h));
     assert!(mean_chroma(&rgb) > 1.0);
-    let mean_dl: f32 = gray
-        .pixels()
-        .zip(rgb.pixels())
-        .map(|(g, c)| (colorizer::color::srgb_to_l([g.0[0]; 3]) - colorizer::color::srgb_to_l(c.0)).abs())
-        .sum::<f32>()
-        / (w * h) as f32;
+    let mean_dl = mean_l_diff(&gray, &rgb);
     assert!(mean_dl < 6.0, "mean L difference {mean_dl}");
 }
 

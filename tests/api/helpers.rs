@@ -151,6 +151,16 @@ pub fn max_l_diff(gray: &GrayImage, rgb: &RgbImage) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// Mean |L(a) - L(b)| over the pixels of two same-size images.
+pub fn mean_l_diff(gray: &GrayImage, rgb: &RgbImage) -> f32 {
+    let sum: f32 = gray
+        .pixels()
+        .zip(rgb.pixels())
+        .map(|(g, c)| (colorizer::color::srgb_to_l([g.0[0]; 3]) - colorizer::color::srgb_to_l(c.0)).abs())
+        .sum();
+    sum / (gray.width() * gray.height()) as f32
+}
+
 pub fn decode(bytes: &[u8]) -> DynamicImage {
     image::load_from_memory(bytes).expect("answer is a decodable image")
 }
