@@ -1,7 +1,7 @@
 //! Bytes to pixels: the header read once (format, size, pixel type, orientation) and checked
 //! against the limits, then the pixels from the same reading: JPEG through libjpeg-turbo (gray as
 //! one channel), every other format (and unusual JPEGs) through the image crate; EXIF orientation;
-//! the full-resolution L plane.
+//! the full-resolution lightness (a gray photo's own bytes, else an L plane).
 
 use std::io::Cursor;
 
