@@ -61,37 +61,40 @@ fn diamond_direction(d: f32) -> (f32, f32) {
 /// Steps of the scan down from `CHROMA_SEARCH` that brackets the boundary chroma.
 const SCAN: f32 = 2.0;
 
-/// The largest chroma inside the gamut at `l` along each unit direction `(ua[i], ub[i])`, into
-/// `out`: scanned down from beyond every sRGB colour in steps of 2, then bisected to 1e-4, all
-/// directions at once (a loop over them per step, which vectorises). The largest, not the first
-/// one met going out from gray: near the yellow cusp the colours inside along a ray are two
-/// stretches (red rises above 1 and comes back), and the outer one holds the vivid yellows.
-fn outer_chroma(l: f32, ua: &[f32], ub: &[f32], out: &mut [f32]) {
+/// The largest chroma up to `top` inside the gamut at `l` (0..100, where gray is inside) along
+/// each unit direction `(ua[i], ub[i])`, into `out`: scanned down from `top` in steps of 2, then
+/// bisected to 1e-4, all directions at once (a loop over them per step, which vectorises). The
+/// largest, not the first one met going out from gray: near the yellow cusp the colours inside
+/// along a ray are two stretches (red rises above 1 and comes back), and the outer one holds the
+/// vivid yellows. The table is built with it from beyond every sRGB colour (`CHROMA_SEARCH`);
+/// `LabToRgb8::map_outside` places the few colours its table cannot with it, from their own
+/// chroma.
+pub(super) fn outer_chroma(l: f32, top: f32, ua: &[f32], ub: &[f32], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2 (checked just above).
-        unsafe { outer_chroma_avx2(l, ua, ub, out) };
+        unsafe { outer_chroma_avx2(l, top, ua, ub, out) };
         return;
     }
-    outer_chroma_with(l, ua, ub, out);
+    outer_chroma_with(l, top, ua, ub, out);
 }
 
 /// `outer_chroma` compiled for AVX2 (the same code: 8 lanes instead of 4).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn outer_chroma_avx2(l: f32, ua: &[f32], ub: &[f32], out: &mut [f32]) {
-    outer_chroma_with(l, ua, ub, out);
+unsafe fn outer_chroma_avx2(l: f32, top: f32, ua: &[f32], ub: &[f32], out: &mut [f32]) {
+    outer_chroma_with(l, top, ua, ub, out);
 }
 
 #[inline(always)]
-fn outer_chroma_with(l: f32, ua: &[f32], ub: &[f32], out: &mut [f32]) {
+fn outer_chroma_with(l: f32, top: f32, ua: &[f32], ub: &[f32], out: &mut [f32]) {
     let m = *M_INV;
     let inside = |a: f32, b: f32| inside_gamut(&lab_linear(&m, l, a, b));
     let mut found = vec![false; out.len()];
     out.fill(0.0);
-    let steps = (CHROMA_SEARCH / SCAN) as usize;
+    let steps = (top / SCAN) as usize;
     for s in 0..=steps {
-        let c = CHROMA_SEARCH - s as f32 * SCAN;
+        let c = top - s as f32 * SCAN;
         for i in 0..out.len() {
             let hit = !found[i] & inside(ua[i] * c, ub[i] * c);
             out[i] = if hit { c } else { out[i] };
@@ -116,7 +119,7 @@ impl GamutBoundary {
         let (ua, ub): (Vec<f32>, Vec<f32>) =
             (0..cols).map(|hi| diamond_direction((hi % HUE_STEPS) as f32 * (4.0 / HUE_STEPS as f32))).unzip();
         chroma.par_chunks_mut(cols).enumerate().for_each(|(li, row)| {
-            outer_chroma(li as f32 * (100.0 / L_STEPS as f32), &ua, &ub, row);
+            outer_chroma(li as f32 * (100.0 / L_STEPS as f32), CHROMA_SEARCH, &ua, &ub, row);
         });
         Self { chroma: chroma.into_boxed_slice() }
     }
@@ -180,7 +183,7 @@ mod tests {
             let (l, h) = (rnd() * 100.0, rnd() * std::f32::consts::TAU);
             let (ua, ub) = (h.cos(), h.sin());
             let mut exact = [0.0f32];
-            outer_chroma(l, &[ua], &[ub], &mut exact);
+            outer_chroma(l, CHROMA_SEARCH, &[ua], &[ub], &mut exact);
             errors.push((t.chroma(l, ua * 50.0, ub * 50.0) - exact[0]).abs());
         }
         errors.sort_by(f32::total_cmp);

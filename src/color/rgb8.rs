@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use super::gamut::{GamutBoundary, BOUNDARY};
+use super::gamut::{outer_chroma, GamutBoundary, BOUNDARY};
 use super::lab::{f_lab_inv, M_INV, WHITE};
 #[cfg(test)]
 use super::lab::{lab_to_srgb, srgb8_to_lab};
@@ -165,7 +165,7 @@ impl LabToRgb8 {
     /// outside one step above, as the bisection would bracket it. Then one conversion, channels
     /// clipped. Four conversions where `convert` takes thirteen, in a branch-free loop that
     /// vectorises; a colour whose check fails (where the table is coarse, near the cusps of the
-    /// gamut) is scanned (`outer_scale`). The same codes as `convert` within one, but where the
+    /// gamut) is scanned from its own chroma down (`gamut::outer_chroma`). The same codes as `convert` within one, but where the
     /// colours inside the gamut along the colour's ray are two stretches: then the outer one
     /// (tests below and `fast_join_matches_the_exact_join`). `l`, `a`, `b` and `out` have one
     /// length, at most 64.
@@ -201,9 +201,14 @@ impl LabToRgb8 {
             out[i] = if ok[i] {
                 [0, 1, 2].map(|c| self.encode(lin[c][i]))
             } else {
-                let l = l[i].clamp(0.0, 100.0);
-                let k = outer_scale(l, a[i], b[i]);
-                self.linear(l, a[i] * k, b[i] * k).map(|v| self.encode(v))
+                let (l, a, b) = (l[i].clamp(0.0, 100.0), a[i], b[i]);
+                let c = (a * a + b * b).sqrt();
+                let mut boundary = [0.0f32];
+                if c > 0.0 {
+                    outer_chroma(l, c, &[a / c], &[b / c], &mut boundary);
+                }
+                let k = if c > 0.0 { boundary[0] / c } else { 0.0 };
+                self.linear(l, a * k, b * k).map(|v| self.encode(v))
             };
         }
     }
@@ -279,33 +284,6 @@ pub(super) fn lab_linear(m_inv: &[[f32; 3]; 3], l: f32, a: f32, b: f32) -> [f32;
     let fz = (fy - b * (1.0 / 200.0)).max(0.0);
     let xyz = [f_lab_inv(fx) * WHITE[0], f_lab_inv(fy) * WHITE[1], f_lab_inv(fz) * WHITE[2]];
     std::array::from_fn(|i| m_inv[i][0] * xyz[0] + m_inv[i][1] * xyz[1] + m_inv[i][2] * xyz[2])
-}
-
-/// The largest chroma scale in 0..1 at which `(l, a k, b k)` is inside the gamut (`l` in
-/// 0..100, where gray is inside): scanned down from 1 in steps of 1/64, then bisected to 1/16384.
-/// The slow path of `LabToRgb8::map_outside`, for the few colours its table and Newton step
-/// cannot place.
-fn outer_scale(l: f32, a: f32, b: f32) -> f32 {
-    const SCAN: f32 = 1.0 / 64.0;
-    let mut k = 1.0f32;
-    while k > 0.0 && !lab_inside(l, a * k, b * k) {
-        k -= SCAN;
-    }
-    let (mut lo, mut hi) = (k.max(0.0), k + SCAN);
-    for _ in 0..8 {
-        let mid = 0.5 * (lo + hi);
-        if lab_inside(l, a * mid, b * mid) {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    lo
-}
-
-/// Whether LAB `(l, a, b)` is inside the gamut, as `LabToRgb8::convert` decides.
-fn lab_inside(l: f32, a: f32, b: f32) -> bool {
-    inside_gamut(&lab_linear(&M_INV, l, a, b))
 }
 
 /// How far outside 0..1 a linear channel may lie and still count as inside the gamut.
