@@ -196,7 +196,10 @@ impl Lightness {
     /// The whole L plane (a new plane for a gray photo).
     pub(super) fn plane(&self, w: usize) -> std::borrow::Cow<'_, [f32]> {
         match self {
-            Self::Gray(g) => gray_l_plane(g, w).into(),
+            Self::Gray(g) => {
+                let table = gray_l_table();
+                l_plane(g, 1, w, |px| table[px[0] as usize]).into()
+            }
             Self::L(l) => l.as_slice().into(),
         }
     }
@@ -246,20 +249,6 @@ fn l_plane(pixels: &[u8], stride: usize, w: usize, to_l: impl Fn(&[u8]) -> f32 +
     pixels.par_chunks(stride * w * rows).with_min_len(min_chunks).zip(l.par_chunks_mut(w * rows)).for_each(|(src, dst)| {
         for (px, out) in src.chunks_exact(stride).zip(dst) {
             *out = to_l(px);
-        }
-    });
-    l
-}
-
-/// L of every pixel of a gray image, one table read each (`l_plane` with one byte a pixel).
-fn gray_l_plane(pixels: &[u8], w: usize) -> Vec<f32> {
-    let rows = 64usize;
-    let min_chunks = PAR_MIN_PIXELS.div_ceil(w.max(1) * rows);
-    let table = gray_l_table();
-    let mut l = vec![0.0f32; pixels.len()];
-    pixels.par_chunks(w * rows).with_min_len(min_chunks).zip(l.par_chunks_mut(w * rows)).for_each(|(src, dst)| {
-        for (&v, out) in src.iter().zip(dst) {
-            *out = table[v as usize];
         }
     });
     l
