@@ -40,3 +40,21 @@ def semantic_kl(critic_logits_pred: torch.Tensor, critic_logits_true: torch.Tens
     the colorization, averaged over the batch (the true side carries no gradient)."""
     p_true = F.softmax(critic_logits_true.float().detach(), dim=1)
     return (p_true * (torch.log(p_true.clamp_min(1e-8)) - F.log_softmax(critic_logits_pred.float(), dim=1))).sum(1).mean()
+
+
+def colourfulness_torch(rgb01: torch.Tensor) -> torch.Tensor:
+    """Hasler & Suesstrunk (2003) colourfulness per image of sRGB [N,3,H,W] in 0..1 (computed on
+    0..255, the formula of training.evaluate.colourfulness) -> [N]; differentiable."""
+    x = rgb01.float() * 255.0
+    rg = x[:, 0] - x[:, 1]
+    yb = 0.5 * (x[:, 0] + x[:, 1]) - x[:, 2]
+    std = torch.sqrt(rg.var((1, 2), unbiased=False) + yb.var((1, 2), unbiased=False) + 1e-6)
+    mean = torch.sqrt(rg.mean((1, 2)) ** 2 + yb.mean((1, 2)) ** 2 + 1e-6)
+    return std + 0.3 * mean
+
+
+def colourfulness_gap(cf_pred: torch.Tensor, cf_true: torch.Tensor, scale: float = 10.0) -> torch.Tensor:
+    """((mean CF of the colorizations - mean CF of the truths) / scale)^2 over a batch: holds the
+    batch's average vividness to the truth's (the set-level dCF of training.evaluate) and leaves
+    each photo free to put its colour where the other losses find it plausible."""
+    return ((cf_pred.float().mean() - cf_true.float().detach().mean()) / scale) ** 2

@@ -40,7 +40,8 @@ from . import hints as hints_mod
 from .bins import (SoftEncoder, empirical_counts, is_gray, load_pts, rebalance_weights,
                    smooth_prior)
 from .data import GpuBatcher, ShardStream, load_sources
-from .losses import annealed_mean_ab, l2_loss, rebalanced_ce, semantic_kl
+from .losses import (annealed_mean_ab, colourfulness_gap, colourfulness_torch, l2_loss, rebalanced_ce,
+                     semantic_kl)
 from .model import build_model, count_params, conv_flops
 
 EXPORT_RESERVE_S = 25.0
@@ -107,6 +108,9 @@ def parse_args(argv=None):
                          "(224 is the size the ImageNet classifiers were trained at)")
     ap.add_argument("--semantic-prior-correction", type=float, default=0.4,
                     help="prior correction alpha of that decode (as the export's --prior-correction)")
+    ap.add_argument("--cf-weight", type=float, default=0.0,
+                    help="weight of the colourfulness gap: (batch mean CF of the decoded colorization - the "
+                         "truth's) / 10, squared; decoded as for the semantic loss (needs --semantic-weight)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: all)")
@@ -311,10 +315,11 @@ def main(argv=None):
             f"decode T {a.semantic_temperature}, prior correction {a.semantic_prior_correction}, "
             f"critic input {a.semantic_size or a.crop} px")
 
-    sem_sum = [torch.zeros((), device=dev), 0]   # semantic KL since the last step log
+    if a.cf_weight > 0 and critic is None:
+        raise SystemExit("--cf-weight needs --semantic-weight > 0 (it uses the semantic loss's decode)")
+    sem_sum = [torch.zeros((), device=dev), 0, torch.zeros((), device=dev)]   # KL, count, CF gap since the last log
 
-    def critic_logits(L, ab):
-        rgb = lab_to_rgb_torch(torch.cat([L.float(), ab.float()], 1))
+    def critic_logits(rgb):
         if a.semantic_size and a.semantic_size != rgb.shape[-1]:
             rgb = F.interpolate(rgb, size=(a.semantic_size, a.semantic_size), mode="bilinear", align_corners=False)
         with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
@@ -323,12 +328,19 @@ def main(argv=None):
     def semantic_loss(L, ab, out):
         ab_pred = annealed_mean_ab(out, pts_t, a.semantic_temperature, dec_bias)
         ab_pred = F.interpolate(ab_pred, size=L.shape[-2:], mode="bilinear", align_corners=False)
+        rgb_pred = lab_to_rgb_torch(torch.cat([L.float(), ab_pred.float()], 1))
         with torch.no_grad():
-            z_true = critic_logits(L, ab)
-        kl = semantic_kl(critic_logits(L, ab_pred), z_true)
+            rgb_true = lab_to_rgb_torch(torch.cat([L.float(), ab.float()], 1))
+            z_true = critic_logits(rgb_true)
+        kl = semantic_kl(critic_logits(rgb_pred), z_true)
         sem_sum[0] = sem_sum[0] + kl.detach()
         sem_sum[1] += 1
-        return kl
+        loss = a.semantic_weight * kl
+        if a.cf_weight > 0:
+            gap = colourfulness_gap(colourfulness_torch(rgb_pred), colourfulness_torch(rgb_true))
+            sem_sum[2] = sem_sum[2] + gap.detach()
+            loss = loss + a.cf_weight * gap
+        return loss
 
     def batch_loss(L, ab, with_hints=True):
         abq = F.avg_pool2d(ab, 4)
@@ -344,7 +356,7 @@ def main(argv=None):
             pixw = wbin_t[idx[:, 0]] * valid.float()[:, None, None]
             loss = rebalanced_ce(out, idx, w, pixw)
             if critic is not None and with_hints:     # training batches only (val loss stays the CE)
-                loss = loss + a.semantic_weight * semantic_loss(L, ab, out)
+                loss = loss + semantic_loss(L, ab, out)
             return loss
         return l2_loss(out, abq, valid)
 
@@ -432,8 +444,9 @@ def main(argv=None):
                 log(f"step {state['step']} epoch {state['epoch'] + nb / batcher.steps_per_epoch():.2f} "
                     f"loss {rec_s.get('loss', float('nan')):.4f} lr {state['lr']:.2e} "
                     f"{nimg / max(time.time() - t_ep, 1e-9):.1f} img/s"
-                    + (f" semantic KL {float(sem_sum[0]) / sem_sum[1]:.4f}" if sem_sum[1] else ""))
-                sem_sum[0], sem_sum[1] = torch.zeros((), device=dev), 0
+                    + (f" semantic KL {float(sem_sum[0]) / sem_sum[1]:.4f}" if sem_sum[1] else "")
+                    + (f" CF gap {float(sem_sum[2]) / sem_sum[1]:.4f}" if sem_sum[1] and a.cf_weight > 0 else ""))
+                sem_sum[0], sem_sum[1], sem_sum[2] = torch.zeros((), device=dev), 0, torch.zeros((), device=dev)
             if time.time() - last_ck[0] >= a.checkpoint_every_s:   # mid-epoch too (resume restarts the epoch)
                 checkpoint()
                 last_ck[0] = time.time()

@@ -62,3 +62,21 @@ def test_annealed_mean_decode_and_semantic_kl(pts):
     kl = semantic_kl(moved + torch.randn(3, 1000), z)
     kl.backward()
     assert float(kl) > 0 and moved.grad.abs().sum() > 0
+
+
+def test_colourfulness_torch_matches_the_evaluation_metric():
+    from training.evaluate import colourfulness
+    from training.losses import colourfulness_gap, colourfulness_torch
+    from .conftest import synthetic_photo
+    rng = np.random.default_rng(3)
+    photos = np.stack([synthetic_photo(rng, 40, 48) for _ in range(3)] + [np.full((40, 48, 3), 128, np.uint8)])
+    x = torch.from_numpy(photos).permute(0, 3, 1, 2).double() / 255.0
+    got = colourfulness_torch(x).numpy()
+    want = np.array([colourfulness(p) for p in photos])
+    assert np.allclose(got, want, atol=1e-2) and want[-1] == 0.0 and want[:3].min() > 10
+    # the gap: squared difference of the batch means over 10, gradient only on the prediction
+    pred = x.clone().requires_grad_(True)
+    gap = colourfulness_gap(colourfulness_torch(pred * 0.5 + 0.25), colourfulness_torch(x))
+    assert abs(float(gap) - ((got.mean() * 0.5 - got.mean()) / 10) ** 2) < 1e-3
+    gap.backward()
+    assert torch.isfinite(pred.grad).all() and float(pred.grad.abs().sum()) > 0
