@@ -18,9 +18,10 @@ IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
 def list_images(root: str) -> list[tuple[str, str]]:
     """Recursive list of (path, class) where class = name of the parent folder relative to
-    root ('' for files directly in root). Sorted for determinism."""
+    root ('' for files directly in root). Sorted for determinism; symbolic links to folders are
+    followed (a set assembled from links to other sets' class folders)."""
     out = []
-    for dp, dns, fns in os.walk(root):
+    for dp, dns, fns in os.walk(root, followlinks=True):
         dns.sort()
         for f in sorted(fns):
             if f.lower().endswith(IMAGE_EXTS):

@@ -160,6 +160,8 @@ def evaluate(data: str, models: dict[str, str], temperatures=SWEEP, threads: int
              semantic_temperatures=(0.38, 0.6, 1.0), hint_counts=(), hint_seed: int = 0):
     pts = torch.from_numpy(load_pts(pts_path))
     photos = load_photos(data, limit)
+    if not photos:
+        raise SystemExit(f"no photos (.jpg, .png, ...) found under {data}")
     log(f"{len(photos)} photos from {data}")
     for ph in photos:
         lab = rgb2lab_np(ph["rgb"])

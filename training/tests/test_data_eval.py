@@ -85,3 +85,20 @@ def test_pack_shards_splits_by_size_and_caps_classes(photo_folder, tmp_path):
     assert all(s["bytes"] <= one["bytes"] / 3 + 4096 for s in info["shards"])
     x, y, classes = load_pack(info["shards"][0]["out"], workers=1)
     assert x.shape[1:] == (32, 32, 3) and classes == [f"{tag}/alpha", f"{tag}/beta"]
+
+
+def test_a_set_made_of_links_to_class_folders_is_read_and_an_empty_one_is_refused(photo_folder, tmp_path):
+    from training.data import list_images
+    import pytest
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    src = sorted(p for p in os.listdir(photo_folder) if os.path.isdir(os.path.join(photo_folder, p)))
+    for name in src:
+        os.symlink(os.path.join(photo_folder, name), linked / name)
+    want = [(os.path.basename(p), c) for p, c in list_images(str(photo_folder))]
+    got = [(os.path.basename(p), c) for p, c in list_images(str(linked))]
+    assert got == want and len(got) > 0
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SystemExit, match="no photos"):
+        ev.evaluate(str(empty), {})
