@@ -102,9 +102,10 @@ def pack_shards(sources: list[str], out_dir: str, size: int, quality: int, shard
         blobs = list(ex.map(encode, [(b, size, quality) for b, _ in items], chunksize=64))
     os.makedirs(out_dir, exist_ok=True)
     shards, start, used = [], 0, 0
-    limit = int(shard_mb * 1e6) - 4096
+    limit = int(shard_mb * 1e6) - 4096   # the npz headers, classes and meta
+    per_photo = 8 + 2                     # its offset (int64) and label (int16)
     for i, b in enumerate(blobs + [None]):
-        if (b is None or used + len(b) > limit) and i > start:   # a photo larger than a shard gets its own
+        if (b is None or used + len(b) + per_photo > limit) and i > start:   # a photo larger than a shard gets its own
             part = slice(start, i)
             lens = np.array([len(x) for x in blobs[part]], dtype=np.int64)
             labels = np.array([classes.index(c) for _, c in items[part]], dtype=np.int16)
@@ -117,7 +118,7 @@ def pack_shards(sources: list[str], out_dir: str, size: int, quality: int, shard
             shards.append({"out": out, "images": int(i - start), "bytes": int(os.path.getsize(out))})
             start, used = i, 0
         if b is not None:
-            used += len(b)
+            used += len(b) + per_photo
     counts = {c: sum(1 for _, x in items if x == c) for c in classes}
     return {"shards": shards, "images": len(items), "classes": counts, "size": size, "quality": quality,
             "seconds": round(time.time() - t0, 1)}

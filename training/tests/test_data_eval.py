@@ -82,9 +82,28 @@ def test_pack_shards_splits_by_size_and_caps_classes(photo_folder, tmp_path):
     tag = os.path.basename(photo_folder.rstrip("/"))
     assert info["images"] == 7 and info["classes"] == {f"{tag}/alpha": 2, f"{tag}/beta": 5}
     assert len(info["shards"]) >= 3 and sum(s["images"] for s in info["shards"]) == 7
-    assert all(s["bytes"] <= one["bytes"] / 3 + 4096 for s in info["shards"])
+    assert all(s["bytes"] <= one["bytes"] / 3 + 4096 for s in info["shards"])   # one photo a shard here
     x, y, classes = load_pack(info["shards"][0]["out"], workers=1)
     assert x.shape[1:] == (32, 32, 3) and classes == [f"{tag}/alpha", f"{tag}/beta"]
+    # shards of several photos stay within --shard-mb, the offsets, labels and headers included
+    mb = (4096 + one["bytes"] / 7 * 3) / 1e6
+    info = pack_shards([photo_folder], str(tmp_path / "gp3"), 32, 90, shard_mb=mb, class_limits=[], workers=1)
+    assert max(s["images"] for s in info["shards"]) >= 2
+    assert all(s["bytes"] <= mb * 1e6 for s in info["shards"])
+
+
+def test_pack_shards_of_many_small_photos_stay_within_the_size(tmp_path):
+    """10 bytes a photo of offsets and labels add up: 1200 photos must not push a shard over."""
+    from PIL import Image
+    from training.pack import pack_shards
+    rng = np.random.default_rng(0)
+    src = tmp_path / "tiny" / "c"
+    src.mkdir(parents=True)
+    for i in range(1200):
+        Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(src / f"{i:04d}.png")
+    info = pack_shards([str(tmp_path / "tiny")], str(tmp_path / "gp"), 8, 50, shard_mb=0.1, class_limits=[], workers=1)
+    assert sum(s["images"] for s in info["shards"]) == 1200 and max(s["images"] for s in info["shards"]) > 500
+    assert all(s["bytes"] <= 100_000 for s in info["shards"]), info["shards"]
 
 
 def test_a_set_made_of_links_to_class_folders_is_read_and_an_empty_one_is_refused(photo_folder, tmp_path):
