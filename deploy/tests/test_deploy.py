@@ -723,7 +723,7 @@ def compose_default(value: str) -> str:
 
 def assert_budget_fits(where: str, budget: int, limit: int):
     # Half the limit, as the service's own default: the rest is the process (models, sessions,
-    # allocator slack; about 300 MiB at pool 2) and what the estimate does not see.
+    # allocator slack; about 350 MiB at pool 2) and what the estimate does not see.
     assert limit // 4 <= budget <= limit // 2, (
         f"{where}: COLORIZER_MEMORY_BUDGET {budget} should be about half the memory limit {limit} (between a quarter and a half)"
     )

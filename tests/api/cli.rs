@@ -201,7 +201,7 @@ fn unknown_models_and_unreadable_files_are_clear_errors() {
     // A bare name that is neither an embedded model nor a file.
     let (code, _, stderr) = colorize_env(&input, &out, &["--model", "sepia"], &[]);
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("unknown model \"sepia\"") && stderr.contains("broad, general, guided, l2, landscape"), "{stderr}");
+    assert!(stderr.contains("unknown model \"sepia\"") && stderr.contains("broad, general, guided, l2, landscape, vivid"), "{stderr}");
     // A default that names none of the models, listed or embedded.
     let env = [("COLORIZER_MODEL", TWO_MODELS), ("COLORIZER_DEFAULT_MODEL", "sepia")];
     let (code, _, stderr) = colorize_env(&input, &out, &[], &env);

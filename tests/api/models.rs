@@ -21,7 +21,7 @@ async fn serve_embedded() -> std::net::SocketAddr {
 #[test]
 fn the_binary_embeds_the_trained_models() {
     let names: Vec<&str> = colorizer::models::EMBEDDED.iter().map(|(n, _)| *n).collect();
-    assert_eq!(names, ["broad", "general", "guided", "l2", "landscape"]);
+    assert_eq!(names, ["broad", "general", "guided", "l2", "landscape", "vivid"]);
     assert_eq!(colorizer::models::EMBEDDED_DEFAULT, Some("guided"));
 }
 
@@ -32,17 +32,23 @@ async fn embedded_models_serve_and_are_listed() {
     let info: serde_json::Value = client.get(format!("http://{addr}/info")).send().await.unwrap().json().await.unwrap();
     assert_eq!(info["default_model"], "guided");
     let models = info["models"].as_array().unwrap();
-    assert_eq!(models.len(), 5);
+    assert_eq!(models.len(), 6);
     for m in models {
         assert_eq!(m["trained"], true, "{m}");
         assert_eq!(m["origin"], "embedded");
     }
     let (w, h) = (200, 150);
     let gray = gray_scene(w, h);
-    for (model, output) in
-        [("guided", "logits313"), ("broad", "logits313"), ("general", "logits313"), ("landscape", "logits313"), ("l2", "ab")]
-    {
-        assert!(models.iter().any(|m| m["name"] == model && m["output"] == output && m["hints"] == (model == "guided")));
+    for (model, output) in [
+        ("guided", "logits313"),
+        ("vivid", "logits313"),
+        ("broad", "logits313"),
+        ("general", "logits313"),
+        ("landscape", "logits313"),
+        ("l2", "ab"),
+    ] {
+        let hints = model == "guided" || model == "vivid";
+        assert!(models.iter().any(|m| m["name"] == model && m["output"] == output && m["hints"] == hints));
         let resp = client
             .post(format!("http://{addr}/colorize?model={model}"))
             .header("content-type", "image/png")
@@ -91,7 +97,7 @@ fn the_cli_uses_the_embedded_default_with_no_model_flag() {
         .args(["colorize", dir.join("in.png").to_str().unwrap(), "-o", dir.join("out3").to_str().unwrap(), "--model", "sepia"])
         .output()
         .unwrap();
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("broad, general, guided, l2, landscape"));
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("broad, general, guided, l2, landscape, vivid"));
 }
 
 #[tokio::test]
