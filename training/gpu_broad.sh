@@ -17,7 +17,8 @@
 #   one per weight in SEM_WEIGHTS (default "1 5"), the critic at SEM_SIZE px (default 224)
 #   STAGE=vivid: semantic-loss fine-tunes of the shipped default unfolded from its ONNX file
 #   (training.unfold -> init_unfolded.pt), one per NAME:PC:CF in VIVID_RUNS, side by side: the
-#   semantic loss decodes with prior correction PC, and CF weighs the colourfulness gap (--cf-weight)
+#   semantic loss decodes with prior correction PC, and CF weighs the colourfulness gap (--cf-weight);
+#   VIVID_INIT (a checkpoint in the store), VIVID_LR and SEM_WEIGHT override the start, lr and weight
 # Local dry run (CPU):  STORE=/tmp/gpstore OUT=/tmp/gout BUDGET=60 LIMIT=64 STAGE=train bash training/gpu_broad.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -69,8 +70,8 @@ elif [ "${STAGE:-train}" = vivid ]; then
   export EFFICIENTNET_WEIGHTS_DIR="$STORE"
   for spec in ${VIVID_RUNS:-pc25:0.25:0 pc25-cf:0.25:1 pc40-cf:0.4:1}; do
     IFS=: read -r name pc cf <<< "$spec"
-    run "$name" --init "$STORE/init_unfolded.pt" --hints --hint-p-none 0.5 --freeze-groups 5 \
-      --encoder-lr-mult 0.25 --lr 3e-4 --warmup-steps 50 --semantic-weight "${SEM_WEIGHT:-5}" --semantic-critic lite0 \
+    run "$name" --init "$STORE/${VIVID_INIT:-init_unfolded.pt}" --hints --hint-p-none 0.5 --freeze-groups 5 \
+      --encoder-lr-mult 0.25 --lr "${VIVID_LR:-3e-4}" --warmup-steps 50 --semantic-weight "${SEM_WEIGHT:-5}" --semantic-critic lite0 \
       --semantic-size "${SEM_SIZE:-224}" --semantic-prior-correction "$pc" --cf-weight "$cf" &
   done
 else
