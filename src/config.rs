@@ -66,7 +66,7 @@ pub struct RuntimeArgs {
     /// Intra-op threads of each session.
     #[arg(long, env = "COLORIZER_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub threads: u32,
-    /// Short side the image is resized to for models with dynamic input size (multiple of 8);
+    /// Short side the image is resized to for models with dynamic input size (multiple of 16);
     /// default: the model's own `colorizer.input_size` metadata, else 256.
     #[arg(long, env = "COLORIZER_INFERENCE_SIZE", value_parser = clap::value_parser!(u32).range(16..=2048))]
     pub inference_size: Option<u32>,

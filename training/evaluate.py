@@ -1,8 +1,8 @@
 """Evaluate ONNX colorizers on a folder of colour photos (recursive; class = parent folder).
 
 Each photo's GRAY version (L only) goes through the ONNX model with onnxruntime, exactly as
-shipped: L is resized so its short side is the model's colorizer.input_size (both sides
-rounded to a multiple of 8), the predicted ab (1/4 resolution) is upsampled bilinearly to the
+shipped: L is resized so its short side is the model's colorizer.input_size, or kept where it
+lies between colorizer.min_input_size and that (both sides rounded to a multiple of 16), the predicted ab (1/4 resolution) is upsampled bilinearly to the
 full size and joined with the full-resolution L, then converted to RGB (skimage lab2rgb
 formula, clipped) and rounded to 8 bits.
 
@@ -73,6 +73,10 @@ def ab_auc(pred_ab: np.ndarray, true_ab: np.ndarray, max_t: int = 150) -> float:
 
 
 # ---------------------------------------------------------------- model
+# each side of the model input is a multiple of this, as in the service (src/engine/mod.rs)
+SIZE_MULTIPLE = int(os.environ.get("COLORIZER_EVAL_SIZE_MULTIPLE", "16"))
+
+
 class OnnxColorizer:
     def __init__(self, path: str, threads: int = 2, input_size: int | None = None):
         import onnxruntime as ort
@@ -87,11 +91,16 @@ class OnnxColorizer:
         self.meta = dict(meta)
         self.temperature = float(meta.get("colorizer.temperature", 0.38))
         self.input_size = int(input_size or meta.get("colorizer.input_size", 256))
+        # as the service: a photo whose short side lies between colorizer.min_input_size and the
+        # input size runs at its own size; smaller ones are enlarged to the minimum
+        self.min_input_size = min(int(meta.get("colorizer.min_input_size", self.input_size)), self.input_size)
         self.kind = None  # 'ce' or 'l2', known after the first run
 
     def model_hw(self, h: int, w: int) -> tuple[int, int]:
-        s = self.input_size / min(h, w)
-        return max(8, int(round(h * s / 8)) * 8), max(8, int(round(w * s / 8)) * 8)
+        short = min(h, w)
+        s = min(max(short, self.min_input_size), self.input_size) / short
+        m = SIZE_MULTIPLE
+        return max(m, int(round(h * s / m)) * m), max(m, int(round(w * s / m)) * m)
 
     def raw(self, L_batch: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
         """L [N,H,W] (all the same size) -> raw output [N,C,h,w] at the model size. Hint models

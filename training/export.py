@@ -41,7 +41,7 @@ from onnx import helper, numpy_helper, TensorProto
 from .model import ColorNet, build_model, NUM_BINS
 
 OPSET = 17
-META_KEYS = ("name", "description", "temperature", "input_size", "trained")
+META_KEYS = ("name", "description", "temperature", "input_size", "min_input_size", "trained")
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:
@@ -246,6 +246,9 @@ def main(argv=None):
     ap.add_argument("--description")
     ap.add_argument("--temperature", type=float)
     ap.add_argument("--input-size", type=int)
+    ap.add_argument("--min-input-size", type=int,
+                    help="colorizer.min_input_size: photos whose short side lies between this and the input "
+                         "size run at their own size (the service never enlarges them past it)")
     ap.add_argument("--trained", choices=["true", "false"])
     ap.add_argument("--weights-dtype", choices=["fp16", "fp32"], default="fp16")
     ap.add_argument("--prior-correction", type=float, default=0.0,
@@ -254,7 +257,7 @@ def main(argv=None):
 
     if a.set_metadata:
         meta = {"name": a.name, "description": a.description, "temperature": a.temperature,
-                "input_size": a.input_size, "trained": a.trained}
+                "input_size": a.input_size, "min_input_size": a.min_input_size, "trained": a.trained}
         rewrite_metadata(a.set_metadata, meta, a.out)
         print(json.dumps(read_metadata(a.out or a.set_metadata), indent=1))
         return
@@ -281,6 +284,8 @@ def main(argv=None):
                             prior_correction=a.prior_correction)
     else:
         ap.error("one of --checkpoint, --untrained, --set-metadata")
+    if a.min_input_size:
+        rewrite_metadata(a.out, {"min_input_size": a.min_input_size})
     print(json.dumps(info, indent=1))
     print(json.dumps(read_metadata(a.out), indent=1))
 

@@ -228,7 +228,10 @@ function applyModel({ resetTemperature = true } = {}) {
 
   const parts = [];
   if (m.description) parts.push(/[.!?]$/.test(m.description.trim()) ? m.description.trim() : `${m.description.trim()}.`);
-  parts.push(`Output: ${ab ? "colours (ab) directly" : "313 colour bins, decoded at the chosen temperature"}; works at ${m.inference_size || "?"} px.`);
+  const size = m.min_inference_size && m.min_inference_size < m.inference_size
+    ? `${m.min_inference_size}-${m.inference_size} px (a photo in between at its own size)`
+    : `${m.inference_size || "?"} px`;
+  parts.push(`Output: ${ab ? "colours (ab) directly" : "313 colour bins, decoded at the chosen temperature"}; works at ${size}.`);
   if (!ab && m.default_temperature) parts.push(`Default temperature ${m.default_temperature}.`);
   if (m.hints) parts.push("Takes colour hints.");
   el.modelNote.textContent = parts.join(" ");

@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
         _ => OutputFormat::Webp,
     };
     let (temperature, quality) = (Temperature::new(0.38).expect("in range"), JpegQuality::new(80).expect("in range"));
-    let output = ModelOutput::Logits { data: logits, height: h, width: w };
+    let output = ModelOutput::Logits { data: logits.into(), height: h, width: w };
     let out = finish(prepared, output, &OutputOptions { temperature, format, quality }).expect("encoding a decoded image never fails");
     assert!(!out.bytes.is_empty());
 });

@@ -25,8 +25,13 @@ pub struct ModelInfo {
     pub output: OutputKind,
     /// Input size: fixed `[H, W]`, or null for dynamic.
     pub fixed_input: Option<[u32; 2]>,
-    /// Short side the image is resized to for this model (dynamic models).
+    /// Short side the image is resized to for this model (dynamic models): the largest it runs at.
     pub inference_size: u32,
+    /// Dynamic models: a photo whose short side lies between this and `inference_size` runs at its
+    /// own size (each side rounded to a multiple of 16), a smaller one is enlarged to this. From the model's
+    /// `colorizer.min_input_size` metadata (the scale it was trained at); without it, equal to
+    /// `inference_size` (every photo is resized to that).
+    pub min_inference_size: u32,
     /// Temperature used when a request gives none.
     #[schema(value_type = f32)]
     pub default_temperature: Temperature,
@@ -57,7 +62,14 @@ impl ModelInfo {
         let model_size = meta("colorizer.input_size").and_then(|s| s.trim().parse::<u32>().ok()).filter(|s| (16..=2048).contains(s));
         let inference_size = match contract.input {
             InputSize::Fixed { height, width } => height.min(width),
-            InputSize::Dynamic => round8(opts.inference_size.or(model_size).unwrap_or(DEFAULT_INFERENCE_SIZE)),
+            InputSize::Dynamic => round16(opts.inference_size.or(model_size).unwrap_or(DEFAULT_INFERENCE_SIZE)),
+        };
+        let min_inference_size = match contract.input {
+            InputSize::Fixed { .. } => inference_size,
+            InputSize::Dynamic => meta("colorizer.min_input_size")
+                .and_then(|s| s.trim().parse::<u32>().ok())
+                .filter(|s| (16..=2048).contains(s))
+                .map_or(inference_size, |m| round16(m).min(inference_size)),
         };
         ModelInfo {
             name: source.name.clone(),
@@ -70,6 +82,7 @@ impl ModelInfo {
                 InputSize::Dynamic => None,
             },
             inference_size,
+            min_inference_size,
             default_temperature,
             temperature_source: temperature_source.to_string(),
             trained: meta("colorizer.trained").map(|v| v.trim().eq_ignore_ascii_case("true")),
@@ -81,6 +94,6 @@ impl ModelInfo {
     }
 }
 
-fn round8(v: u32) -> u32 {
-    (v.div_ceil(8) * 8).max(8)
+fn round16(v: u32) -> u32 {
+    (v.div_ceil(16) * 16).max(16)
 }

@@ -1,9 +1,9 @@
 //! One inference on one session: the tensors in, the output checked against the contract.
 
 use ort::session::Session;
-use ort::value::TensorRef;
+use ort::value::{TensorRef, TensorValueType};
 
-use super::{Contract, EngineError, ModelOutput, OutputKind};
+use super::{Contract, EngineError, Logits, ModelOutput, OutputKind};
 use crate::color::AbPlanes;
 
 /// Runs `session` on a `[1, 1, h, w]` L image and, for hint models, its `[1, 3, h, w]` hint map
@@ -32,7 +32,9 @@ pub(super) fn run(
     } else {
         session.run(ort::inputs![tensor]).map_err(run_err)?
     };
-    let (shape, data) = outputs[0].try_extract_tensor::<f32>().map_err(EngineError::Run)?;
+    let value =
+        outputs.into_iter().next().map(|(_, v)| v).ok_or_else(|| EngineError::BadOutput { got: vec![], expected: "one output".into() })?;
+    let (shape, data) = value.try_extract_tensor::<f32>().map_err(EngineError::Run)?;
     let dims: Vec<i64> = shape.iter().copied().collect();
     let channels = match contract.output {
         OutputKind::Logits313 => crate::color::NUM_BINS,
@@ -43,7 +45,11 @@ pub(super) fn run(
     }
     let (oh, ow) = (dims[2] as usize, dims[3] as usize);
     Ok(match contract.output {
-        OutputKind::Logits313 => ModelOutput::Logits { data: data.to_vec(), height: oh, width: ow },
+        // the tensor itself, not a copy of its 313 x h x w values
+        OutputKind::Logits313 => {
+            let tensor = value.downcast::<TensorValueType<f32>>().map_err(EngineError::Run)?;
+            ModelOutput::Logits { data: Logits::Ort(tensor), height: oh, width: ow }
+        }
         OutputKind::Ab => {
             let (a, b) = data.split_at(oh * ow);
             ModelOutput::Ab(AbPlanes { width: ow, height: oh, a: a.to_vec(), b: b.to_vec() })

@@ -148,3 +148,22 @@ async fn serve_loads_an_embedded_model_named_in_the_model_list() {
     assert_eq!(app.state().models.default_name(), "fixture");
     assert_eq!(app.state().models.get(Some("landscape")).unwrap().info().origin, "embedded");
 }
+
+#[tokio::test]
+async fn the_default_runs_photos_between_its_two_sizes_at_their_own_size() {
+    // `guided` was trained on 128-px photos and runs at up to 160 px (colorizer.min_input_size,
+    // colorizer.input_size); the fixture says nothing, so every photo is resized to its one size.
+    let args = args(&["--model", "guided", "--pool-size", "1"]);
+    let app = colorizer::startup::Application::build(&args, std::time::Instant::now()).await.unwrap();
+    let guided = app.state().models.get(Some("guided")).unwrap();
+    assert_eq!((guided.info().min_inference_size, guided.info().inference_size), (128, 160));
+    assert_eq!(guided.input_size_for(100, 80), (128, 160)); // small: enlarged to the minimum
+    assert_eq!(guided.input_size_for(150, 150), (144, 144)); // in between: its own size, to 16
+    assert_eq!(guided.input_size_for(200, 150), (144, 208));
+    assert_eq!(guided.input_size_for(4000, 3000), (160, 208)); // large: the inference size
+    let fixture = app.state().models.get(Some("fixture")).unwrap();
+    let size = fixture.info().inference_size;
+    assert_eq!(fixture.info().min_inference_size, size);
+    assert_eq!(fixture.input_size_for(size + 24, size + 24), (size, size));
+    assert_eq!(fixture.input_size_for(size / 2, size / 2), (size, size));
+}

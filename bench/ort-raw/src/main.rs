@@ -68,17 +68,19 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-fn round8(v: u32) -> u32 {
-    (v.div_ceil(8) * 8).max(8)
+fn round16(v: u32) -> u32 {
+    (v.div_ceil(16) * 16).max(16)
 }
 
-/// The same rule as `Engine::input_size_for` for dynamic models: short side to the inference size,
-/// long side at most 4x it, each side a multiple of 8. Returns (height, width).
-fn input_size_for(inference: u32, width: u32, height: u32) -> (u32, u32) {
+/// The same rule as `Engine::input_size_for` for dynamic models: short side to the inference size
+/// (kept as it is between the model's minimum and the inference size), long side at most 4x it,
+/// each side a multiple of 16. Returns (height, width).
+fn input_size_for(inference: u32, min: u32, width: u32, height: u32) -> (u32, u32) {
     let target = inference as f64;
     let (short, long) = (width.min(height).max(1) as f64, width.max(height).max(1) as f64);
-    let scale = (target / short).min(4.0 * target / long);
-    let side = |v: u32| (((v as f64 * scale) / 8.0).round() as u32).max(1) * 8;
+    let want = short.clamp(min.min(inference) as f64, target);
+    let scale = (want / short).min(4.0 * target / long);
+    let side = |v: u32| (((v as f64 * scale) / 16.0).round() as u32).max(1) * 16;
     (side(height), side(width))
 }
 
@@ -130,10 +132,12 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 
     // The inference size, read from the model's metadata as the service does.
     let probe = session(&env, &model, 1)?;
-    let meta_size = probe.metadata().ok().and_then(|m| m.custom("colorizer.input_size")).and_then(|s| s.trim().parse::<u32>().ok());
+    let meta = |key: &str| probe.metadata().ok().and_then(|m| m.custom(key)).and_then(|s| s.trim().parse::<u32>().ok());
+    let (meta_size, meta_min) = (meta("colorizer.input_size"), meta("colorizer.min_input_size"));
     drop(probe);
-    let inference = round8(args.inference_size.or(meta_size).unwrap_or(256));
-    let (h, w) = input_size_for(inference, args.image.0, args.image.1);
+    let inference = round16(args.inference_size.or(meta_size).unwrap_or(256));
+    let min = meta_min.map_or(inference, |m| round16(m).min(inference));
+    let (h, w) = input_size_for(inference, min, args.image.0, args.image.1);
     let (hu, wu) = (h as usize, w as usize);
     // A smooth synthetic L plane (cost does not depend on the values; they only need to be finite).
     let input: Vec<f32> =
