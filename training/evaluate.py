@@ -99,8 +99,8 @@ class OnnxColorizer:
     def model_hw(self, h: int, w: int) -> tuple[int, int]:
         short = min(h, w)
         s = min(max(short, self.min_input_size), self.input_size) / short
-        m = SIZE_MULTIPLE
-        return max(m, int(round(h * s / m)) * m), max(m, int(round(w * s / m)) * m)
+        m = SIZE_MULTIPLE   # halves round up, as Rust's f64::round (Python's round() goes to even)
+        return max(m, int(np.floor(h * s / m + 0.5)) * m), max(m, int(np.floor(w * s / m + 0.5)) * m)
 
     def raw(self, L_batch: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
         """L [N,H,W] (all the same size) -> raw output [N,C,h,w] at the model size. Hint models

@@ -121,3 +121,18 @@ def test_a_set_made_of_links_to_class_folders_is_read_and_an_empty_one_is_refuse
     empty.mkdir()
     with pytest.raises(SystemExit, match="no photos"):
         ev.evaluate(str(empty), {})
+
+
+def test_the_model_size_follows_the_service_rule(tmp_path):
+    """As src/engine/mod.rs input_size_for: short side to the input size, kept between
+    colorizer.min_input_size and it, enlarged to the minimum below; sides to multiples of 16."""
+    from training.export import rewrite_metadata
+    path = str(tmp_path / "m.onnx")
+    export_model(untrained_model("ce"), path, name="t", description="t", input_size=112, trained=False)
+    assert ev.OnnxColorizer(path).model_hw(150, 150) == (112, 112)   # no minimum: always the input size
+    rewrite_metadata(path, {"input_size": "160", "min_input_size": "128"})
+    col = ev.OnnxColorizer(path)
+    assert col.model_hw(80, 100) == (128, 160)
+    assert col.model_hw(150, 150) == (144, 144)
+    assert col.model_hw(150, 200) == (144, 208)
+    assert col.model_hw(3000, 4000) == (160, 208)
