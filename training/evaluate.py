@@ -2,9 +2,9 @@
 
 Each photo's GRAY version (L only) goes through the ONNX model with onnxruntime, exactly as
 shipped: L is resized so its short side is the model's colorizer.input_size, or kept where it
-lies between colorizer.min_input_size and that (both sides rounded to a multiple of 16), the predicted ab (1/4 resolution) is upsampled bilinearly to the
-full size and joined with the full-resolution L, then converted to RGB (skimage lab2rgb
-formula, clipped) and rounded to 8 bits.
+lies between colorizer.min_input_size and that (both sides rounded to a multiple of 16), the
+predicted ab (1/4 resolution) is upsampled bilinearly to the full size and joined with the
+full-resolution L, then converted to RGB (skimage lab2rgb formula, clipped) and rounded to 8 bits.
 
 Metrics per image, averaged per class and over all: PSNR (RGB 0..255), SSIM (skimage, RGB,
 data_range 255, 7x7 window), colourfulness CF (Hasler & Suesstrunk) of prediction and truth,

@@ -145,7 +145,8 @@ def apply_prior_correction(model: nn.Module, prior: np.ndarray, lam: float, alph
 
 def export_model(model: ColorNet, out_path: str, *, name: str, description: str,
                  temperature: float = 0.38, input_size: int = 112, trained: bool = True,
-                 weights_dtype: str = "fp16", verify: bool = True, prior_correction: float = 0.0) -> dict:
+                 weights_dtype: str = "fp16", verify: bool = True, prior_correction: float = 0.0,
+                 min_input_size: int | None = None) -> dict:
     """Fold BN, export, store weights, write metadata, check with onnxruntime. Returns info.
     `prior_correction` is only recorded here: apply it with apply_prior_correction first."""
     head = model.head_kind
@@ -159,6 +160,7 @@ def export_model(model: ColorNet, out_path: str, *, name: str, description: str,
     m = set_metadata(m, {
         "name": name, "description": description, "temperature": format_temperature(temperature),
         "input_size": str(int(input_size)), "trained": "true" if trained else "false",
+        "min_input_size": str(int(min_input_size)) if min_input_size else None,
         "output": "logits313" if head == "ce" else "ab", "arch": json.dumps(model.config),
         "prior_correction": f"{prior_correction:g}" if head == "ce" else None,
         "hints": "true" if takes_hints(model) else None})
@@ -268,7 +270,7 @@ def main(argv=None):
         info = export_model(model, a.out, name=a.name or "untrained-fixture",
                             description=a.description or f"UNTRAINED random-init ColorNet ({a.head} head), seed {a.seed}: test fixture only",
                             temperature=a.temperature or 0.38, input_size=a.input_size or 112,
-                            trained=False, weights_dtype=a.weights_dtype)
+                            trained=False, weights_dtype=a.weights_dtype, min_input_size=a.min_input_size)
     elif a.checkpoint:
         model, ck = load_checkpoint_model(a.checkpoint)
         args = ck.get("args", {})
@@ -281,11 +283,9 @@ def main(argv=None):
                             temperature=a.temperature or 0.38,
                             input_size=a.input_size or args.get("input_size", 112),
                             trained=(a.trained or "true") == "true", weights_dtype=a.weights_dtype,
-                            prior_correction=a.prior_correction)
+                            prior_correction=a.prior_correction, min_input_size=a.min_input_size)
     else:
         ap.error("one of --checkpoint, --untrained, --set-metadata")
-    if a.min_input_size:
-        rewrite_metadata(a.out, {"min_input_size": a.min_input_size})
     print(json.dumps(info, indent=1))
     print(json.dumps(read_metadata(a.out), indent=1))
 

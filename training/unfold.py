@@ -2,8 +2,8 @@
 
 The export folds every BatchNorm into its convolution, stores the weights as float16 and moves
 the head bias by the prior correction. This rebuilds the network from the file's
-`colorizer.arch`, loads every initializer by name into the folded network (strict: every weight
-must be there and nothing else), and unfolds it: each conv keeps the folded weight and its
+`colorizer.arch`, loads every initializer by name into the folded network (every weight of the
+network must be in the file; the graph's other constants are not weights), and unfolds it: each conv keeps the folded weight and its
 BatchNorm gets running mean m and variance v, gamma sqrt(v + eps) and beta (folded bias + m), so
 in eval mode the network computes exactly what the ONNX file computes, for any m and v. m and v
 are set to the statistics of each conv's output on calibration photos (with simulated hints for
@@ -30,7 +30,7 @@ import torch
 import torch.nn as nn
 from onnx import numpy_helper
 
-from .bins import SoftEncoder, empirical_counts, load_pts, rebalance_weights, smooth_prior
+from .bins import SoftEncoder, load_pts, rebalance_weights
 from .export import fold_batchnorm, read_metadata
 from .model import build_model
 
@@ -194,13 +194,12 @@ def main(argv=None):
         ap.error("give one of --prior or --prior-data")
     if a.prior:
         prior = np.load(a.prior).astype(np.float64)
-    else:
+    else:   # as a fresh training run builds it
+        from .train import build_prior
         images, _, _ = load_sources(a.prior_data, a.size)
-        if a.prior_limit and len(images) > a.prior_limit:
-            images = images[np.linspace(0, len(images) - 1, a.prior_limit).round().astype(int)]
         pts = load_pts()
-        counts = empirical_counts(torch.from_numpy(images), SoftEncoder(pts, k=5, sigma=a.sigma, device=torch.device("cpu")))
-        prior = smooth_prior(counts, pts, a.sigma)
+        prior, _ = build_prior(argparse.Namespace(prior="empirical", prior_limit=a.prior_limit, sigma=a.sigma), images,
+                               SoftEncoder(pts, k=5, sigma=a.sigma, device=torch.device("cpu")), pts, print)
     prior = prior / prior.sum()
     calib = None
     if a.calib:

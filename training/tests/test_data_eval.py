@@ -136,3 +136,6 @@ def test_the_model_size_follows_the_service_rule(tmp_path):
     assert col.model_hw(150, 150) == (144, 144)
     assert col.model_hw(150, 200) == (144, 208)
     assert col.model_hw(3000, 4000) == (160, 208)
+    path2 = str(tmp_path / "m2.onnx")   # the export writes the key itself too
+    export_model(untrained_model("ce"), path2, name="t", description="t", input_size=160, min_input_size=128, trained=False)
+    assert ev.OnnxColorizer(path2).model_hw(150, 200) == (144, 208)
