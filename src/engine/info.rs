@@ -59,17 +59,15 @@ impl ModelInfo {
             Some(t) => (t, "model metadata"),
             None => (Temperature::DEFAULT, "service default"),
         };
-        let model_size = meta("colorizer.input_size").and_then(|s| s.trim().parse::<u32>().ok()).filter(|s| (16..=2048).contains(s));
+        let size_meta = |key: &str| meta(key).and_then(|s| s.trim().parse::<u32>().ok()).filter(|s| (16..=2048).contains(s));
+        let model_size = size_meta("colorizer.input_size");
         let inference_size = match contract.input {
             InputSize::Fixed { height, width } => height.min(width),
             InputSize::Dynamic => round16(opts.inference_size.or(model_size).unwrap_or(DEFAULT_INFERENCE_SIZE)),
         };
         let min_inference_size = match contract.input {
             InputSize::Fixed { .. } => inference_size,
-            InputSize::Dynamic => meta("colorizer.min_input_size")
-                .and_then(|s| s.trim().parse::<u32>().ok())
-                .filter(|s| (16..=2048).contains(s))
-                .map_or(inference_size, |m| round16(m).min(inference_size)),
+            InputSize::Dynamic => size_meta("colorizer.min_input_size").map_or(inference_size, |m| round16(m).min(inference_size)),
         };
         ModelInfo {
             name: source.name.clone(),
