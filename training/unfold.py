@@ -30,8 +30,8 @@ import torch
 import torch.nn as nn
 from onnx import numpy_helper
 
-from .bins import SoftEncoder, load_pts, rebalance_weights
-from .export import fold_batchnorm, read_metadata
+from .bins import SoftEncoder, load_pts
+from .export import apply_prior_correction, fold_batchnorm, read_metadata
 from .model import build_model
 
 
@@ -91,7 +91,7 @@ def load_onnx_weights(path: str) -> tuple[nn.Module, nn.Module, dict]:
     with torch.no_grad():
         for conv, bn, fused in conv_pairs(model, folded):
             conv.weight.copy_(fused.weight)
-            fb = fused.bias if fused.bias is not None else torch.zeros(fused.out_channels)
+            fb = folded_bias(fused)
             if bn is None:
                 if conv.bias is not None:
                     conv.bias.copy_(fb)
@@ -100,6 +100,10 @@ def load_onnx_weights(path: str) -> tuple[nn.Module, nn.Module, dict]:
                 conv.bias.zero_()
             set_bn(bn, fb, torch.zeros_like(fb), torch.ones_like(fb))
     return model, folded, meta
+
+
+def folded_bias(fused: nn.Conv2d) -> torch.Tensor:
+    return fused.bias if fused.bias is not None else torch.zeros(fused.out_channels)
 
 
 def set_bn(bn: nn.BatchNorm2d, folded_bias: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> None:
@@ -138,8 +142,7 @@ def calibrate(model: nn.Module, folded: nn.Module, batches) -> int:
             continue
         mean = s0 / n
         var = (s1 / n - mean * mean).clamp_min(0)
-        fb = fused.bias if fused.bias is not None else torch.zeros(fused.out_channels)
-        set_bn(bn, fb, mean.float(), var.float())
+        set_bn(bn, folded_bias(fused), mean.float(), var.float())
     return len(pairs)
 
 
@@ -165,10 +168,8 @@ def unfold(onnx_path: str, prior: np.ndarray, lam: float = 0.5, calib_images: np
     if calib_images is not None and len(calib_images):
         n_bn = calibrate(model, folded, calibration_batches(calib_images, bool(getattr(model, "takes_hints", False))))
     alpha = float(meta.get("colorizer.prior_correction", "0") or 0)
-    if model.head_kind == "ce" and alpha:
-        w = rebalance_weights(np.asarray(prior, np.float64), lam)
-        with torch.no_grad():
-            model.head.bias += alpha * torch.tensor(np.log(w), dtype=model.head.bias.dtype)
+    if model.head_kind == "ce" and alpha:   # the export's correction, taken back out
+        model = apply_prior_correction(model, prior, lam, -alpha)
     return {"model": model.state_dict(), "prior": np.asarray(prior, np.float64), "prior_counts": None,
             "config": model.config, "state": {"step": 0, "epoch": 0},
             "args": {"name": meta.get("colorizer.name", "colorizer"), "description": meta.get("colorizer.description", ""),
