@@ -16,10 +16,12 @@
 #   carried with efficientnet-lite0.pth, the critic's ImageNet weights, as EFFICIENTNET_WEIGHTS_DIR),
 #   one per weight in SEM_WEIGHTS (default "1 5"), the critic at SEM_SIZE px (default 224)
 #   STAGE=vivid: semantic-loss fine-tunes of the shipped default unfolded from its ONNX file
-#   (training.unfold -> init_unfolded.pt), one per NAME:PC:CF in VIVID_RUNS, side by side: the
-#   semantic loss decodes with prior correction PC, and CF weighs the colourfulness gap (--cf-weight);
-#   VIVID_INIT (a checkpoint in the store), VIVID_LR and SEM_WEIGHT override the start, lr and weight
-# Local dry run (CPU):  STORE=/tmp/gpstore OUT=/tmp/gout BUDGET=60 LIMIT=64 STAGE=train bash training/gpu_broad.sh
+#   (training.unfold -> init_unfolded.pt), one per NAME:PC:CF[:CRITICS[:WEIGHT]] in VIVID_RUNS, side by
+#   side: the semantic loss decodes with prior correction PC, CF weighs the colourfulness gap
+#   (--cf-weight), CRITICS (default lite0; e.g. lite0,lite1, their .pth files carried into the store)
+#   judge it with WEIGHT (default $SEM_WEIGHT, else 5); VIVID_INIT (a checkpoint in the store) and
+#   VIVID_LR override the start and the lr
+# Local dry run (CPU):  STORE=/tmp/gpstore OUT=/tmp/gout BUDGET=60 LIMIT=64 BATCH=16 STAGE=train bash training/gpu_broad.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-/tmp/gpu_out}"
@@ -45,7 +47,7 @@ DATA=()
 for f in "$STORE"/part_*.npz; do DATA+=(--data "$f"); done
 VAL=()
 [ -f "$STORE/val.npz" ] && VAL=(--val "$STORE/val.npz" --val-every-s 60)
-common=(--size 128 --crop 112 --input-size 128 --k 5 --sigma 5 --lam 0.5 --batch 256
+common=(--size 128 --crop 112 --input-size 128 --k 5 --sigma 5 --lam 0.5 --batch "${BATCH:-256}"
         --schedule cosine-time --lr 1e-3 --min-lr 1e-6 --warmup-steps 200 --epochs 100000
         --time-budget-s "$BUDGET" --log-every 50 --print-every 200 --checkpoint-every-s 120 "${DATA[@]}" "${VAL[@]}")
 [ "$LIMIT" -gt 0 ] && common+=(--limit "$LIMIT" --val-limit "$LIMIT")
@@ -69,10 +71,11 @@ if [ "${STAGE:-train}" = semantic ]; then
 elif [ "${STAGE:-train}" = vivid ]; then
   export EFFICIENTNET_WEIGHTS_DIR="$STORE"
   for spec in ${VIVID_RUNS:-pc25:0.25:0 pc25-cf:0.25:1 pc40-cf:0.4:1}; do
-    IFS=: read -r name pc cf <<< "$spec"
+    IFS=: read -r name pc cf critics weight <<< "$spec"
     run "$name" --init "$STORE/${VIVID_INIT:-init_unfolded.pt}" --hints --hint-p-none 0.5 --freeze-groups 5 \
-      --encoder-lr-mult 0.25 --lr "${VIVID_LR:-3e-4}" --warmup-steps 50 --semantic-weight "${SEM_WEIGHT:-5}" --semantic-critic lite0 \
-      --semantic-size "${SEM_SIZE:-224}" --semantic-prior-correction "$pc" --cf-weight "$cf" &
+      --encoder-lr-mult 0.25 --lr "${VIVID_LR:-3e-4}" --warmup-steps 50 --semantic-weight "${weight:-${SEM_WEIGHT:-5}}" \
+      --semantic-critic "${critics:-lite0}" --semantic-size "${SEM_SIZE:-224}" --semantic-prior-correction "$pc" \
+      --cf-weight "$cf" &
   done
 else
 run guided-ft --init "$INIT" --hints --hint-p-none 0.5 --freeze-groups 0 --encoder-lr-mult 0.25 &

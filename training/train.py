@@ -47,6 +47,15 @@ from .model import build_model, count_params, conv_flops
 EXPORT_RESERVE_S = 25.0
 
 
+def critic_list(text: str) -> list[str]:
+    """--semantic-critic's value: one or more of lite0, lite1, lite2, comma-separated, no repeats."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in ("lite0", "lite1", "lite2")]
+    if not names or bad or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"expected lite0, lite1 and/or lite2, comma-separated, each once; got {text!r}")
+    return names
+
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", action="append", required=True,
@@ -100,8 +109,9 @@ def parse_args(argv=None):
     ap.add_argument("--semantic-weight", type=float, default=0.0,
                     help="> 0 adds this x the semantic loss: KL between a frozen ImageNet classifier's "
                          "class distributions on the true colour crop and on the decoded colorization")
-    ap.add_argument("--semantic-critic", choices=["lite0", "lite1", "lite2"], default="lite0",
-                    help="the frozen classifier of the semantic loss (keep the semantic TEST on another one)")
+    ap.add_argument("--semantic-critic", type=critic_list, default=["lite0"],
+                    help="the frozen classifier(s) of the semantic loss, comma-separated (lite0, lite1, lite2; "
+                         "with several the KL is their mean); keep the semantic TEST on another one")
     ap.add_argument("--semantic-temperature", type=float, default=0.38, help="annealed-mean T of that decode")
     ap.add_argument("--semantic-size", type=int, default=0,
                     help="side the critic sees: both crops are resized (bilinear) to it; 0 keeps the crop "
@@ -306,12 +316,13 @@ def main(argv=None):
             raise SystemExit("--semantic-weight needs the CE head (it decodes the 313-bin distribution)")
         from .encoders import load_pretrained, normalise_255
         from .lab import lab_to_rgb_torch
-        critic = load_pretrained(a.semantic_critic, 3, classifier=True).to(dev).eval()
-        for p in critic.parameters():
+        critics = [load_pretrained(c, 3, classifier=True).to(dev).eval() for c in a.semantic_critic]
+        for p in (p for c in critics for p in c.parameters()):
             p.requires_grad_(False)
+        critic = critics
         pts_t = torch.tensor(pts, dtype=torch.float32, device=dev)
         dec_bias = -a.semantic_prior_correction * torch.log(wbin_t)
-        log(f"semantic loss: weight {a.semantic_weight}, critic efficientnet-{a.semantic_critic} (frozen), "
+        log(f"semantic loss: weight {a.semantic_weight}, critic efficientnet-{'+'.join(a.semantic_critic)} (frozen), "
             f"decode T {a.semantic_temperature}, prior correction {a.semantic_prior_correction}, "
             f"critic input {a.semantic_size or a.crop} px")
 
@@ -319,11 +330,12 @@ def main(argv=None):
         raise SystemExit("--cf-weight needs --semantic-weight > 0 (it uses the semantic loss's decode)")
     sem_sum = [torch.zeros((), device=dev), 0, torch.zeros((), device=dev)]   # KL, count, CF gap since the last log
 
-    def critic_logits(rgb):
+    def critic_logits(rgb):   # one logits tensor per critic
         if a.semantic_size and a.semantic_size != rgb.shape[-1]:
             rgb = F.interpolate(rgb, size=(a.semantic_size, a.semantic_size), mode="bilinear", align_corners=False)
+        x = normalise_255(rgb * 255.0)
         with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
-            return critic(normalise_255(rgb * 255.0))
+            return [c(x) for c in critic]
 
     def semantic_loss(L, ab, out):
         ab_pred = annealed_mean_ab(out, pts_t, a.semantic_temperature, dec_bias)
@@ -332,7 +344,7 @@ def main(argv=None):
         with torch.no_grad():
             rgb_true = lab_to_rgb_torch(torch.cat([L.float(), ab.float()], 1))
             z_true = critic_logits(rgb_true)
-        kl = semantic_kl(critic_logits(rgb_pred), z_true)
+        kl = sum(semantic_kl(zp, zt) for zp, zt in zip(critic_logits(rgb_pred), z_true)) / len(critic)
         sem_sum[0] = sem_sum[0] + kl.detach()
         sem_sum[1] += 1
         loss = a.semantic_weight * kl

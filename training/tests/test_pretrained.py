@@ -126,20 +126,26 @@ def test_pretrained_training_smoke_resume_and_export(photo_folder, tmp_path):
 
 
 def test_semantic_loss_training_smoke(photo_folder, tmp_path):
-    """A run with the semantic loss (critic Lite0 at --semantic-size) trains, logs the critic's
-    input size and the KL, and the CE head it decodes keeps the frozen stem's ImageNet weights."""
+    """A run with the semantic loss (two critics, Lite0 and Lite1, at --semantic-size, with the
+    colourfulness gap) trains and logs the critics, their input size, the KL and the CF gap; a bad
+    critic list and a head without bins are refused."""
     out = tmp_path / "sem"
     s = train.main(["--data", photo_folder, "--encoder", "lite0", "--freeze-groups", "5", "--out", str(out),
                     "--size", "48", "--crop", "32", "--batch", "4", "--max-steps", "2", "--threads", "2",
-                    "--print-every", "1", "--semantic-weight", "5", "--semantic-size", "64"])
+                    "--print-every", "1", "--semantic-weight", "5", "--semantic-size", "64",
+                    "--semantic-critic", "lite0,lite1", "--cf-weight", "1"])
     assert s["step"] == 2 and all(np.isfinite(r["loss"]) for r in s["steps"] or [{"loss": 0.0}])
     log = (out / "train.log").read_text()
-    assert "critic input 64 px" in log
-    kls = [float(line.rsplit("semantic KL", 1)[1]) for line in log.splitlines() if "semantic KL" in line]
+    assert "critic efficientnet-lite0+lite1 (frozen)" in log and "critic input 64 px" in log
+    assert log.count("CF gap") == 2
+    kls = [float(line.rsplit("semantic KL", 1)[1].split()[0]) for line in log.splitlines() if "semantic KL" in line]
     assert len(kls) == 2 and all(np.isfinite(k) and k >= 0 for k in kls)
     with pytest.raises(SystemExit):
         train.main(["--data", photo_folder, "--head", "l2", "--out", str(tmp_path / "l2"), "--size", "48",
                     "--crop", "32", "--batch", "4", "--max-steps", "1", "--semantic-weight", "1"])
+    for bad in ("lite3", "lite0,lite0", ","):
+        with pytest.raises(SystemExit):
+            train.parse_args(["--data", photo_folder, "--out", str(tmp_path / "x"), "--semantic-critic", bad])
 
 @pytest.fixture
 def shards(tmp_path):
