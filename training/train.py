@@ -28,6 +28,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import time
 
@@ -121,6 +122,10 @@ def parse_args(argv=None):
     ap.add_argument("--cf-weight", type=float, default=0.0,
                     help="weight of the colourfulness gap: (batch mean CF of the decoded colorization - the "
                          "truth's) / 10, squared; decoded as for the semantic loss (needs --semantic-weight)")
+    ap.add_argument("--train-only", default="",
+                    help="regex on parameter names: only those train (e.g. '^head\\.bias$', a learned per-bin "
+                         "colour bias); the rest is frozen and the network runs in eval mode (BatchNorm "
+                         "statistics kept)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: all)")
@@ -272,11 +277,17 @@ def main(argv=None):
     channels_last = a.channels_last == "on" or (a.channels_last == "auto" and (dev.type == "cuda" or a.encoder != "scratch"))
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if a.train_only:
+        pattern = re.compile(a.train_only)
+        for n, p in model.named_parameters():
+            p.requires_grad_(bool(pattern.search(n)))
+        if not any(p.requires_grad for p in model.parameters()):
+            raise SystemExit(f"--train-only {a.train_only!r} matches no parameter")
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log(f"model {model.config}: {n_params/1e6:.3f}M params ({n_train/1e6:.3f}M trained), "
         f"{gflops:.2f} GFLOPs at 256x256, channels_last={channels_last}")
     enc_params = [p for n, p in model.named_parameters() if n.startswith("enc.") and p.requires_grad]
-    rest = [p for n, p in model.named_parameters() if not n.startswith("enc.")]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("enc.") and p.requires_grad]
     groups = [{"params": rest, "lr_mult": 1.0}]
     if enc_params:
         groups.append({"params": enc_params, "lr_mult": a.encoder_lr_mult})
@@ -385,7 +396,7 @@ def main(argv=None):
             L = lab[:, :1].contiguous(memory_format=torch.channels_last) if channels_last else lab[:, :1]
             tot += float(batch_loss(L, lab[:, 1:], with_hints=False)) * x.shape[0]
             n += x.shape[0]
-        model.train()
+        model.train(not a.train_only)
         return tot / n
     snapshots = {int(s) for s in a.snapshot_epochs.split(",") if s.strip()}
     meta_args = {"name": a.name, "description": a.description,
@@ -407,7 +418,7 @@ def main(argv=None):
     t_train0 = time.time()
     last_val, last_ck = [0.0], [time.time()]
     while state["epoch"] < a.epochs and not stop:
-        model.train()
+        model.train(not a.train_only)
         t_ep = time.time()
         tot, nb, nimg = 0.0, 0, 0
         run_loss, run_n = 0.0, 0   # window for the step log (restarts with each epoch)
