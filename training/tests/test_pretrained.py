@@ -233,3 +233,19 @@ def test_prior_correction_moves_only_the_head_bias(tmp_path):
     with torch.no_grad():
         d = c(x) - m(x)
     assert torch.allclose(d, torch.tensor(-0.25 * np.log(w), dtype=torch.float32).view(1, -1, 1, 1).expand_as(d), atol=1e-4)
+
+
+def test_train_only_trains_the_named_parameters(photo_folder, tmp_path):
+    """--train-only '^head\\.bias$' changes the head's 313 biases and nothing else (BatchNorm
+    statistics included: the network runs in eval mode); a regex that names nothing is refused."""
+    base = ["--data", photo_folder, "--encoder", "lite0", "--size", "48", "--crop", "32", "--batch", "4",
+            "--threads", "2", "--lr", "1e-2"]
+    train.main(base + ["--out", str(tmp_path / "a"), "--max-steps", "1"])
+    a = torch.load(tmp_path / "a" / "last.pt", map_location="cpu", weights_only=False)
+    train.main(base + ["--out", str(tmp_path / "b"), "--max-steps", "2", "--init", str(tmp_path / "a" / "last.pt"),
+                       "--train-only", r"^head\.bias$"])
+    b = torch.load(tmp_path / "b" / "last.pt", map_location="cpu", weights_only=False)
+    changed = sorted(k for k in a["model"] if not torch.equal(a["model"][k], b["model"][k]))
+    assert changed == ["head.bias"]
+    with pytest.raises(SystemExit):
+        train.main(base + ["--out", str(tmp_path / "c"), "--max-steps", "1", "--train-only", "^nothing$"])
