@@ -327,10 +327,9 @@ def main(argv=None):
             raise SystemExit("--semantic-weight needs the CE head (it decodes the 313-bin distribution)")
         from .encoders import load_pretrained, normalise_255
         from .lab import lab_to_rgb_torch
-        critics = [load_pretrained(c, 3, classifier=True).to(dev).eval() for c in a.semantic_critic]
-        for p in (p for c in critics for p in c.parameters()):
+        critic = [load_pretrained(c, 3, classifier=True).to(dev).eval() for c in a.semantic_critic]
+        for p in (p for c in critic for p in c.parameters()):
             p.requires_grad_(False)
-        critic = critics
         pts_t = torch.tensor(pts, dtype=torch.float32, device=dev)
         dec_bias = -a.semantic_prior_correction * torch.log(wbin_t)
         log(f"semantic loss: weight {a.semantic_weight}, critic efficientnet-{'+'.join(a.semantic_critic)} (frozen), "
