@@ -290,7 +290,9 @@ def semantic_test(photos, preds: dict[str, dict], classifier: str, labels: dict,
     truth = clf.predict([ph["rgb"] for ph in photos])
     lab = torch.tensor([labels.get(ph["path"], -1) for ph in photos])
     has = lab >= 0
-    out = {"classifier": f"efficientnet-{classifier}", "n": len(photos), "n_labelled": int(has.sum()), "rows": {}}
+    classes = np.array([ph["class"] for ph in photos])
+    out = {"classifier": f"efficientnet-{classifier}", "n": len(photos), "n_labelled": int(has.sum()), "rows": {},
+           "classes": sorted(set(classes.tolist()))}
 
     def score(pred):
         r = {"agree": float((pred == truth).float().mean())}
@@ -298,15 +300,31 @@ def semantic_test(photos, preds: dict[str, dict], classifier: str, labels: dict,
             r["top1"] = float((pred[has] == lab[has]).float().mean())
         return r
     out["truth"] = score(truth)
+    agrees = {}
     for row, by_idx in preds.items():
         pred = clf.predict([by_idx[i] for i in range(len(photos))])
         out["rows"][row] = score(pred)
+        agrees[row] = (pred == truth).numpy()
     gray = out["rows"].get("gray")
     if gray:
         for r in out["rows"].values():
             for k in ("agree", "top1"):
                 if k in r and out["truth"][k] != gray[k]:
                     r[f"gap_{k}"] = (r[k] - gray[k]) / (out["truth"][k] - gray[k])
+        # where the gap is won and lost: photos the gray one gets wrong and this row right (won),
+        # and the reverse (lost), overall and per class (folder)
+        g = agrees["gray"]
+        for row, a in agrees.items():
+            r = out["rows"][row]
+            r["won"], r["lost"] = int((a & ~g).sum()), int((~a & g).sum())
+            r["by_class"] = {}
+            for c in out["classes"]:
+                s = classes == c
+                gap = int((~g[s]).sum())
+                r["by_class"][c] = {"n": int(s.sum()), "agree": float(a[s].mean()), "won": int((a & ~g)[s].sum()),
+                                    "lost": int((~a & g)[s].sum()), "gap": gap}
+                if gap:
+                    r["by_class"][c]["gap_agree"] = float((a[s].sum() - g[s].sum()) / gap)
     log(f"semantic test ({out['classifier']}, {len(photos)} photos, {out['n_labelled']} labelled): "
         f"{time.time()-t0:.0f}s")
     return out
@@ -394,6 +412,16 @@ def markdown(result, title=None) -> str:
         for name, r in sem["rows"].items():
             lines.append(fmt(name, r))
         lines.append("")
+        rows = [(name, r) for name, r in sem["rows"].items() if name != "gray" and "by_class" in r]
+        if rows:
+            lines += ["Agreement gained and lost against the gray photo (won: the gray photo's top-1 differs from "
+                      "the truth's and this one's matches it; lost: the reverse), per class:", "",
+                      "| input | " + " | ".join(f"{c} (gap)" for c in sem["classes"]) + " | all |",
+                      "|---|" + "---:|" * (len(sem["classes"]) + 1)]
+            for name, r in rows:
+                cells = [f"+{b['won']}/-{b['lost']} ({b['gap']})" for b in (r["by_class"][c] for c in sem["classes"])]
+                lines.append(f"| {name} | " + " | ".join(cells) + f" | +{r['won']}/-{r['lost']} |")
+            lines.append("")
     lines += ["Models: " + ", ".join(f"`{k}` = {v['path']} (input {v['input_size']}, "
                                       f"{v['infer_ms_per_image']:.1f} ms/photo)" for k, v in result["models"].items()), ""]
     return "\n".join(lines)

@@ -215,7 +215,17 @@ def test_semantic_test_rows(tmp_path):
     assert set(sem["rows"]) == {"gray", "u T=0.38", "u T=1"}
     for r in sem["rows"].values():
         assert 0.0 <= r["agree"] <= 1.0 and 0.0 <= r["top1"] <= 1.0
-    assert "Semantic test" in markdown(res)
+    # won and lost photos account for the whole change in agreement, overall and per class
+    assert sem["classes"] == ["set"]
+    gray = sem["rows"]["gray"]
+    assert gray["won"] == gray["lost"] == 0
+    for r in sem["rows"].values():
+        assert round(4 * (r["agree"] - gray["agree"])) == r["won"] - r["lost"]
+        b = r["by_class"]["set"]
+        assert (b["n"], b["won"], b["lost"], b["agree"]) == (4, r["won"], r["lost"], r["agree"])
+        assert b["gap"] == round(4 * (1 - gray["agree"]))
+    md = markdown(res)
+    assert "Semantic test" in md and "| u T=0.38 | +" in md
 
 
 def test_prior_correction_moves_only_the_head_bias(tmp_path):
