@@ -5,14 +5,15 @@ A manifest is a TSV with the columns `file` (where the photo goes, relative to -
 at that commit), `sha256` and `licence`; `training/data/fullval_imagenette.tsv` and
 `fullval_faces.tsv` are two (the larger originals of general/val's imagenette and face photos,
 the "fullval" set of `models/README.md`). Every photo is read with `git show COMMIT:PATH` from a
-local clone of its repository, checked against its sha256 and written byte for byte; nothing is
+local clone of its repository (`git cat-file`), checked against its sha256 and written byte for byte; nothing is
 downloaded. A photo whose bytes do not match is not written and the run fails.
 
   python -m training.valsets --manifest training/data/fullval_imagenette.tsv \\
       --manifest training/data/fullval_faces.tsv --mirrors MIRRORS --out FULLVAL
 
-MIRRORS holds one git directory per repository, as `OWNER+NAME/repo` (bare) or `OWNER+NAME`
-(a clone or bare directory), or give each with `--repo OWNER/NAME=GITDIR`.
+MIRRORS holds one git directory per repository in any layout `training.broad` accepts
+(`OWNER+NAME/repo`, `OWNER+NAME`, `OWNER/NAME`, each bare or a clone), or give each with
+`--repo OWNER/NAME=GITDIR`.
 """
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ import argparse
 import csv
 import hashlib
 import os
-import subprocess
 import sys
+
+from training.broad import BlobReader, find_git_dir, git_dir_ok
 
 COLUMNS = ("file", "repo", "commit", "path", "sha256")
 
@@ -41,28 +43,38 @@ def read_manifest(path: str) -> list[dict]:
     return rows
 
 
-def _gitdir(path: str) -> str:
-    """A clone's .git folder, or the path itself (a bare repository)."""
-    dotgit = os.path.join(path, ".git")
-    return dotgit if os.path.isdir(dotgit) else path
-
-
-def find_gitdir(repo: str, mirrors: str | None, given: dict[str, str]) -> str:
+def git_dir_for(repo: str, mirrors: str | None, given: dict[str, str]) -> str:
+    """The git dir of `repo`: --repo's folder (a clone or a bare repository), else found under
+    --mirrors in any layout `training.broad` accepts."""
     if repo in given:
-        return _gitdir(given[repo])
-    if mirrors:
-        base = os.path.join(mirrors, repo.replace("/", "+"))
-        for cand in (os.path.join(base, "repo"), base):
-            if os.path.isdir(cand):
-                return _gitdir(cand)
-    raise FileNotFoundError(f"no local git directory for {repo} (give --mirrors or --repo {repo}=GITDIR)")
+        path = given[repo]
+        for cand in (path, os.path.join(path, ".git")):
+            if git_dir_ok(cand):
+                return cand
+        raise FileNotFoundError(f"{path} (given for {repo}) is not a git repository")
+    found = find_git_dir(mirrors, repo) if mirrors else None
+    if found is None:
+        raise FileNotFoundError(f"no local git directory for {repo} (give --mirrors or --repo {repo}=GITDIR)")
+    return found
 
 
 def restore(rows: list[dict], out: str, mirrors: str | None = None, given: dict[str, str] | None = None) -> dict:
     """Write every row's photo under out; returns counts. Raises RuntimeError listing the failures."""
     given = given or {}
+    failures: list[str] = []
+    readers: dict[str, BlobReader] = {}
+    try:
+        written, kept = _restore_rows(rows, out, mirrors, given, readers, failures)
+    finally:
+        for reader in readers.values():
+            reader.close()
+    if failures:
+        raise RuntimeError(f"{len(failures)} of {len(rows)} photos not restored:\n  " + "\n  ".join(failures[:20]))
+    return {"written": written, "already_there": kept, "total": len(rows)}
+
+
+def _restore_rows(rows, out, mirrors, given, readers, failures):
     written = kept = 0
-    failures = []
     for r in rows:
         dest = os.path.join(out, r["file"])
         if os.path.exists(dest):
@@ -71,29 +83,26 @@ def restore(rows: list[dict], out: str, mirrors: str | None = None, given: dict[
                     kept += 1
                     continue
         try:
-            gitdir = find_gitdir(r["repo"], mirrors, given)
+            gitdir = git_dir_for(r["repo"], mirrors, given)
         except FileNotFoundError as e:
             failures.append(f"{r['file']}: {e}")
             continue
-        res = subprocess.run(["git", "--git-dir", gitdir, "show", f"{r['commit']}:{r['path']}"],
-                             capture_output=True)
-        if res.returncode != 0:
-            failures.append(f"{r['file']}: git show {r['commit'][:12]}:{r['path']} failed: "
-                            f"{res.stderr.decode(errors='replace').strip()}")
+        reader = readers.get(gitdir) or readers.setdefault(gitdir, BlobReader(gitdir))
+        data = reader.read(f"{r['commit']}:{r['path']}")
+        if data is None:
+            failures.append(f"{r['file']}: {r['commit'][:12]}:{r['path']} is not in {r['repo']}")
             continue
-        got = hashlib.sha256(res.stdout).hexdigest()
+        got = hashlib.sha256(data).hexdigest()
         if got != r["sha256"]:
             failures.append(f"{r['file']}: sha256 {got[:16]} does not match the manifest's {r['sha256'][:16]}")
             continue
         os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
         tmp = dest + ".part"
         with open(tmp, "wb") as f:
-            f.write(res.stdout)
+            f.write(data)
         os.replace(tmp, dest)
         written += 1
-    if failures:
-        raise RuntimeError(f"{len(failures)} of {len(rows)} photos not restored:\n  " + "\n  ".join(failures[:20]))
-    return {"written": written, "already_there": kept, "total": len(rows)}
+    return written, kept
 
 
 def main(argv=None):

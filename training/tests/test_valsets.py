@@ -63,7 +63,7 @@ def test_a_wrong_hash_is_not_written_and_fails(tmp_path, mirror, capsys):
     assert main(["--manifest", m, "--out", str(out), "--mirrors", str(mirrors)]) == 1
     err = capsys.readouterr().err
     assert "3 of 4 photos not restored" in err
-    assert "bad.png: sha256" in err and "gone.png: git show" in err and "no local git directory for other/repo" in err
+    assert "bad.png: sha256" in err and "gone.png: " in err and "missing.png is not in owner/photos" in err and "no local git directory for other/repo" in err
     assert (out / "ok.jpg").exists() and not (out / "bad.png").exists()
     assert not [f for f in os.listdir(out) if f.endswith(".part")]
 
@@ -86,6 +86,7 @@ def test_repo_option_and_manifest_errors(tmp_path, mirror):
         read_manifest(escape)
     with pytest.raises(SystemExit):
         main(["--manifest", m, "--out", str(out), "--repo", "owner/photos"])
+    assert main(["--manifest", m, "--out", str(tmp_path / "o2"), "--repo", f"owner/photos={tmp_path}"]) == 1
 
 
 def test_the_shipped_manifests_are_well_formed():
