@@ -4,9 +4,10 @@ A manifest is a TSV with the columns `file` (where the photo goes, relative to -
 `imagenette/02552805a21000ba.jpg`), `repo` (owner/name), `commit`, `path` (inside the repository
 at that commit), `sha256` and `licence`; `training/data/fullval_imagenette.tsv` and
 `fullval_faces.tsv` are two (the larger originals of general/val's imagenette and face photos,
-the "fullval" set of `models/README.md`). Every photo is read with `git show COMMIT:PATH` from a
-local clone of its repository (`git cat-file`), checked against its sha256 and written byte for byte; nothing is
-downloaded. A photo whose bytes do not match is not written and the run fails.
+the "fullval" set of `models/README.md`). Every photo is read as COMMIT:PATH from a local clone of
+its repository (one `git cat-file --batch` per repository), checked against its sha256 and written
+byte for byte; nothing is downloaded. A photo whose bytes do not match is not written and the run
+fails.
 
   python -m training.valsets --manifest training/data/fullval_imagenette.tsv \\
       --manifest training/data/fullval_faces.tsv --mirrors MIRRORS --out FULLVAL
@@ -61,48 +62,48 @@ def git_dir_for(repo: str, mirrors: str | None, given: dict[str, str]) -> str:
 def restore(rows: list[dict], out: str, mirrors: str | None = None, given: dict[str, str] | None = None) -> dict:
     """Write every row's photo under out; returns counts. Raises RuntimeError listing the failures."""
     given = given or {}
+    git_dirs: dict[str, str | FileNotFoundError] = {}
+    for repo in {r["repo"] for r in rows}:
+        try:
+            git_dirs[repo] = git_dir_for(repo, mirrors, given)
+        except FileNotFoundError as e:
+            git_dirs[repo] = e
+    written = kept = 0
     failures: list[str] = []
     readers: dict[str, BlobReader] = {}
     try:
-        written, kept = _restore_rows(rows, out, mirrors, given, readers, failures)
+        for r in rows:
+            dest = os.path.join(out, r["file"])
+            if os.path.exists(dest):
+                with open(dest, "rb") as f:
+                    if hashlib.sha256(f.read()).hexdigest() == r["sha256"]:
+                        kept += 1
+                        continue
+            gitdir = git_dirs[r["repo"]]
+            if isinstance(gitdir, FileNotFoundError):
+                failures.append(f"{r['file']}: {gitdir}")
+                continue
+            reader = readers.get(gitdir) or readers.setdefault(gitdir, BlobReader(gitdir))
+            data = reader.read(f"{r['commit']}:{r['path']}")
+            if data is None:
+                failures.append(f"{r['file']}: {r['commit'][:12]}:{r['path']} is not in {r['repo']}")
+                continue
+            got = hashlib.sha256(data).hexdigest()
+            if got != r["sha256"]:
+                failures.append(f"{r['file']}: sha256 {got[:16]} does not match the manifest's {r['sha256'][:16]}")
+                continue
+            os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
+            tmp = dest + ".part"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, dest)
+            written += 1
     finally:
         for reader in readers.values():
             reader.close()
     if failures:
         raise RuntimeError(f"{len(failures)} of {len(rows)} photos not restored:\n  " + "\n  ".join(failures[:20]))
     return {"written": written, "already_there": kept, "total": len(rows)}
-
-
-def _restore_rows(rows, out, mirrors, given, readers, failures):
-    written = kept = 0
-    for r in rows:
-        dest = os.path.join(out, r["file"])
-        if os.path.exists(dest):
-            with open(dest, "rb") as f:
-                if hashlib.sha256(f.read()).hexdigest() == r["sha256"]:
-                    kept += 1
-                    continue
-        try:
-            gitdir = git_dir_for(r["repo"], mirrors, given)
-        except FileNotFoundError as e:
-            failures.append(f"{r['file']}: {e}")
-            continue
-        reader = readers.get(gitdir) or readers.setdefault(gitdir, BlobReader(gitdir))
-        data = reader.read(f"{r['commit']}:{r['path']}")
-        if data is None:
-            failures.append(f"{r['file']}: {r['commit'][:12]}:{r['path']} is not in {r['repo']}")
-            continue
-        got = hashlib.sha256(data).hexdigest()
-        if got != r["sha256"]:
-            failures.append(f"{r['file']}: sha256 {got[:16]} does not match the manifest's {r['sha256'][:16]}")
-            continue
-        os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
-        tmp = dest + ".part"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, dest)
-        written += 1
-    return written, kept
 
 
 def main(argv=None):
