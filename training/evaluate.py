@@ -10,7 +10,9 @@ Metrics per image, averaged per class and over all: PSNR (RGB 0..255), SSIM (ski
 data_range 255, 7x7 window), colourfulness CF (Hasler & Suesstrunk) of prediction and truth,
 dCF = |mean CF(pred) - mean CF(true)| over the set, mean |CF(pred) - CF(true)| per image, and
 AuC of the per-pixel ab error CDF over thresholds 0..150 (step 1, Zhang et al.).
-Rows: gray (ab = 0), every model (CE models at their default T, plus a T sweep).
+Rows: gray (ab = 0), every model (CE models at their default T, plus a T sweep); with --ceiling
+also "NAME ceiling" per model: the true ab averaged to that model's output grid and upsampled as
+its output is, i.e. the best any model run at that size could do.
 
 Semantic test (Zhang et al. ECCV16 Table 1, "semantic interpretability"): an ImageNet classifier
 (--classifier, EfficientNet-Lite2 from its PyPI wheel by default; use one that is not the
@@ -166,7 +168,7 @@ def aggregate(recs: list[dict]) -> dict:
 def evaluate(data: str, models: dict[str, str], temperatures=SWEEP, threads: int = 2, limit=None,
              pts_path=DEFAULT_PTS, batch: int = 32, input_size: int | None = None, keep_outputs=False,
              log=print, classifier: str | None = None, labels: dict | None = None,
-             semantic_temperatures=(0.38, 0.6, 1.0), hint_counts=(), hint_seed: int = 0):
+             semantic_temperatures=(0.38, 0.6, 1.0), hint_counts=(), hint_seed: int = 0, ceiling: bool = False):
     pts = torch.from_numpy(load_pts(pts_path))
     photos = load_photos(data, limit)
     if not photos:
@@ -230,6 +232,10 @@ def evaluate(data: str, models: dict[str, str], temperatures=SWEEP, threads: int
                                   {"model": name, "T": T, "kind": "ce", "default_T": T == col.temperature})
                 else:
                     add_batch(name, decode_to_ab(raw, pts, None, shape), {"model": name, "T": None, "kind": "l2"})
+                if ceiling:
+                    ab_true = torch.from_numpy(np.stack([photos[i]["ab"] for i in sub])).permute(0, 3, 1, 2).float()
+                    add_batch(f"{name} ceiling", ceiling_ab(ab_true, raw.shape[2:]),
+                              {"model": name, "T": None, "kind": "ceiling"})
                 if col.takes_hints and hint_counts:
                     ab_true = torch.from_numpy(np.stack([photos[i]["ab"] for i in sub])).permute(0, 3, 1, 2).float()
                     for n_hints in hint_counts:
@@ -262,6 +268,14 @@ def evaluate(data: str, models: dict[str, str], temperatures=SWEEP, threads: int
         result["_outputs"] = outputs
         result["_photos"] = photos
     return result
+
+
+def ceiling_ab(ab_true: torch.Tensor, out_hw) -> torch.Tensor:
+    """What a perfect model of this output grid would give: the true ab [N,2,H,W] averaged over
+    each cell of the model's output grid `out_hw` (area), then upsampled bilinearly to H x W as the
+    model's own output is (decode_to_ab). The colour a model of that resolution can show at best."""
+    small = F.interpolate(ab_true, size=tuple(out_hw), mode="area")
+    return F.interpolate(small, size=tuple(ab_true.shape[2:]), mode="bilinear", align_corners=False)
 
 
 def true_colour_hints(ab_true: torch.Tensor, model_hw, n_points: int, seed: int, batch_key: int) -> np.ndarray:
@@ -364,10 +378,10 @@ def table(rows, key="all", label="row"):
 
 def main_rows(result):
     """gray, L2 rows, each CE model at its default T (and at the picked T if different)."""
-    out = [r for r in result["rows"] if r["kind"] in ("gray", "l2")]
+    out = [r for r in result["rows"] if r["kind"] in ("gray", "l2", "ceiling")]
     for name, pick in result["picked_T"].items():
         for r in result["rows"]:
-            if r["model"] == name and (r.get("default_T") or r["T"] == pick["T"] or abs(r["T"] - 0.38) < 1e-9):
+            if r["model"] == name and r["kind"] == "ce" and (r.get("default_T") or r["T"] == pick["T"] or abs(r["T"] - 0.38) < 1e-9):
                 if r not in out:
                     out.append(r)
     return out
@@ -386,7 +400,7 @@ def markdown(result, title=None) -> str:
         for c in result["classes"]:
             lines += [f"**{c}**", "", table([(r["row"], r["metrics"].get(c, {})) for r in mr]), ""]
     for name in result["picked_T"]:
-        sweep = [r for r in result["rows"] if r["model"] == name]
+        sweep = [r for r in result["rows"] if r["model"] == name and r["kind"] == "ce"]
         sweep.sort(key=lambda r: r["T"])
         lines += [f"### T sweep: {name}", "", table([(f"T={r['T']:g}", r["metrics"]["all"]) for r in sweep], label="T"), ""]
     hint_rows = [r for r in result["rows"] if r["kind"] == "hints"]
@@ -445,6 +459,9 @@ def main(argv=None):
     ap.add_argument("--hint-counts", default="",
                     help="comma list, e.g. 0,1,2,5,10,20: hint models also run with this many true-colour hints")
     ap.add_argument("--hint-seed", type=int, default=0)
+    ap.add_argument("--ceiling", action="store_true",
+                    help="add a row per model: the TRUE ab at the model's output resolution (what a perfect "
+                         "model of that size could show), measured like the models, semantic test included")
     ap.add_argument("--title")
     ap.add_argument("--out-md")
     ap.add_argument("--out-json")
@@ -455,7 +472,8 @@ def main(argv=None):
                    classifier=None if a.classifier == "none" else a.classifier,
                    labels=load_labels(a.labels) if a.labels else None,
                    semantic_temperatures=[float(t) for t in a.semantic_temperatures.split(",") if t],
-                   hint_counts=[int(n) for n in a.hint_counts.split(",") if n], hint_seed=a.hint_seed)
+                   hint_counts=[int(n) for n in a.hint_counts.split(",") if n], hint_seed=a.hint_seed,
+                   ceiling=a.ceiling)
     md = markdown(res, a.title)
     print(md)
     if a.out_md:

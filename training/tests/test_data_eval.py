@@ -139,3 +139,35 @@ def test_the_model_size_follows_the_service_rule(tmp_path):
     path2 = str(tmp_path / "m2.onnx")   # the export writes the key itself too
     export_model(untrained_model("ce"), path2, name="t", description="t", input_size=160, min_input_size=128, trained=False)
     assert ev.OnnxColorizer(path2).model_hw(150, 200) == (144, 208)
+
+
+def test_the_ceiling_is_the_truth_at_the_model_output_grid():
+    # a colour that is constant over each 4x4 cell of the output grid comes back exactly
+    cells = torch.tensor([[10.0, -20.0], [35.0, 5.0]])
+    ab = torch.stack([cells, -cells]).repeat_interleave(4, 1).repeat_interleave(4, 2)[None]
+    assert ab.shape == (1, 2, 8, 8)
+    flat = torch.full((1, 2, 8, 8), 12.5)
+    assert torch.allclose(ev.ceiling_ab(flat, (2, 2)), flat)
+    # detail finer than a cell is averaged away: a 1-px checkerboard of +-30 becomes its mean, 0
+    checker = (torch.arange(8)[:, None] + torch.arange(8)[None]) % 2 * 60.0 - 30.0
+    board = torch.stack([checker, checker])[None]
+    assert ev.ceiling_ab(board, (2, 2)).abs().max() < 1e-5
+    # and a cell pattern keeps its cell means (the bilinear upsampling blends only near the seams)
+    up = ev.ceiling_ab(ab, (2, 2))
+    assert torch.allclose(up[..., 0, 0], ab[..., 0, 0]) and torch.allclose(up[..., 7, 7], ab[..., 7, 7])
+
+
+def test_evaluate_cli_ceiling_rows(photo_folder, tmp_path):
+    ce = tmp_path / "ce.onnx"
+    export_model(untrained_model("ce"), str(ce), name="ce", description="", input_size=32)
+    js, md = tmp_path / "r.json", tmp_path / "r.md"
+    ev.main(["--data", photo_folder, "--model", f"ce={ce}", "--temperatures", "0.38", "--classifier", "none",
+             "--ceiling", "--out-json", str(js), "--out-md", str(md)])
+    rows = {r["row"]: r for r in json.loads(js.read_text())["rows"]}
+    ceil = rows["ce ceiling"]["metrics"]["all"]
+    assert rows["ce ceiling"]["kind"] == "ceiling" and ceil["n"] == 10
+    # the truth's colours at 1/4 resolution: far closer to the photo than gray or an untrained model
+    assert ceil["psnr"] > rows["gray"]["metrics"]["all"]["psnr"] + 3
+    assert ceil["psnr"] > rows["ce T=0.38"]["metrics"]["all"]["psnr"]
+    assert ceil["cf_pred"] > 5
+    assert "ce ceiling" in md.read_text()
