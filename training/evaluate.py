@@ -168,7 +168,8 @@ def aggregate(recs: list[dict]) -> dict:
 def evaluate(data: str, models: dict[str, str], temperatures=SWEEP, threads: int = 2, limit=None,
              pts_path=DEFAULT_PTS, batch: int = 32, input_size: int | None = None, keep_outputs=False,
              log=print, classifier: str | None = None, labels: dict | None = None,
-             semantic_temperatures=(0.38, 0.6, 1.0), hint_counts=(), hint_seed: int = 0, ceiling: bool = False):
+             semantic_temperatures=(0.38, 0.6, 1.0), hint_counts=(), hint_seed: int = 0, ceiling: bool = False,
+             ceiling_sizes=()):
     pts = torch.from_numpy(load_pts(pts_path))
     photos = load_photos(data, limit)
     if not photos:
@@ -205,6 +206,18 @@ def evaluate(data: str, models: dict[str, str], temperatures=SWEEP, threads: int
         rgb = to_rgb8(L, torch.zeros(len(idx), 2, *shape))
         for j, i in enumerate(idx):
             add("gray", i, rgb[j], np.zeros_like(photos[i]["ab"]), {"model": None, "T": None, "kind": "gray"})
+    # ceilings at given inference sizes: the photo's short side taken to S (up or down, sides to a
+    # multiple of SIZE_MULTIPLE), output grid = 1/4 of that, whatever any model's own size rule says
+    for S in ceiling_sizes:
+        for shape, idx in groups.items():
+            sc = S / min(shape)
+            grid = tuple(max(SIZE_MULTIPLE, int(np.floor(v * sc / SIZE_MULTIPLE + 0.5)) * SIZE_MULTIPLE) // 4
+                         for v in shape)
+            ab_true = torch.from_numpy(np.stack([photos[i]["ab"] for i in idx])).permute(0, 3, 1, 2).float()
+            ab = ceiling_ab(ab_true, grid)
+            rgb, abn = to_rgb8(np.stack([photos[i]["L"] for i in idx]), ab), ab.permute(0, 2, 3, 1).numpy()
+            for j, i in enumerate(idx):
+                add(f"ceiling@{S}", i, rgb[j], abn[j], {"model": None, "T": None, "kind": "ceiling"})
     meta = {}
     for name, path in models.items():
         t0 = time.time()
@@ -462,6 +475,9 @@ def main(argv=None):
     ap.add_argument("--ceiling", action="store_true",
                     help="add a row per model: the TRUE ab at the model's output resolution (what a perfect "
                          "model of that size could show), measured like the models, semantic test included")
+    ap.add_argument("--ceiling-sizes", default="",
+                    help="comma list of inference sizes: a row 'ceiling@S' each, the true ab at the output grid "
+                         "of a model run with the photo's short side at S (enlarged or shrunk)")
     ap.add_argument("--title")
     ap.add_argument("--out-md")
     ap.add_argument("--out-json")
@@ -473,7 +489,7 @@ def main(argv=None):
                    labels=load_labels(a.labels) if a.labels else None,
                    semantic_temperatures=[float(t) for t in a.semantic_temperatures.split(",") if t],
                    hint_counts=[int(n) for n in a.hint_counts.split(",") if n], hint_seed=a.hint_seed,
-                   ceiling=a.ceiling)
+                   ceiling=a.ceiling, ceiling_sizes=[int(v) for v in a.ceiling_sizes.split(",") if v])
     md = markdown(res, a.title)
     print(md)
     if a.out_md:

@@ -162,7 +162,7 @@ def test_evaluate_cli_ceiling_rows(photo_folder, tmp_path):
     export_model(untrained_model("ce"), str(ce), name="ce", description="", input_size=32)
     js, md = tmp_path / "r.json", tmp_path / "r.md"
     ev.main(["--data", photo_folder, "--model", f"ce={ce}", "--temperatures", "0.38", "--classifier", "none",
-             "--ceiling", "--out-json", str(js), "--out-md", str(md)])
+             "--ceiling", "--ceiling-sizes", "8,64", "--out-json", str(js), "--out-md", str(md)])
     rows = {r["row"]: r for r in json.loads(js.read_text())["rows"]}
     ceil = rows["ce ceiling"]["metrics"]["all"]
     assert rows["ce ceiling"]["kind"] == "ceiling" and ceil["n"] == 10
@@ -171,3 +171,6 @@ def test_evaluate_cli_ceiling_rows(photo_folder, tmp_path):
     assert ceil["psnr"] > rows["ce T=0.38"]["metrics"]["all"]["psnr"]
     assert ceil["cf_pred"] > 5
     assert "ce ceiling" in md.read_text()
+    # the same at given sizes: a finer grid keeps more of the truth's colour than a coarser one
+    coarse, fine = rows["ceiling@8"]["metrics"]["all"], rows["ceiling@64"]["metrics"]["all"]
+    assert fine["psnr"] > coarse["psnr"] and fine["auc"] >= coarse["auc"]
