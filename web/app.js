@@ -231,7 +231,8 @@ function applyModel({ resetTemperature = true } = {}) {
   const size = m.min_inference_size && m.min_inference_size < m.inference_size
     ? `${m.min_inference_size}-${m.inference_size} px (a photo in between at its own size)`
     : `${m.inference_size || "?"} px`;
-  parts.push(`Output: ${ab ? "colours (ab) directly" : "313 colour bins, decoded at the chosen temperature"}; works at ${size}.`);
+  const grid = m.output_scale ? `, colours on a grid 1/${m.output_scale} of that` : "";
+  parts.push(`Output: ${ab ? "colours (ab) directly" : "313 colour bins, decoded at the chosen temperature"}; works at ${size}${grid}.`);
   if (!ab && m.default_temperature) parts.push(`Default temperature ${m.default_temperature}.`);
   if (m.hints) parts.push("Takes colour hints.");
   el.modelNote.textContent = parts.join(" ");

@@ -42,6 +42,9 @@ pub struct ModelInfo {
     pub trained: Option<bool>,
     /// The model's `colorizer.description` metadata.
     pub description: Option<String>,
+    /// The model's input side over its output side: its colours come on a grid this many times
+    /// coarser than its input (4 for 1/4-size outputs, 2 for 1/2-size), upsampled to the photo.
+    pub output_scale: u32,
     /// Whether the model takes colour hints (the `hints` part of `POST /colorize`).
     pub hints: bool,
     /// Sessions in the pool.
@@ -52,7 +55,14 @@ pub struct ModelInfo {
 
 impl ModelInfo {
     /// The description of a model loaded from `source` into `pool_size` sessions like `session`.
-    pub(super) fn describe(source: &ModelSource, contract: &Contract, session: &Session, opts: &PoolOptions, pool_size: usize) -> Self {
+    pub(super) fn describe(
+        source: &ModelSource,
+        contract: &Contract,
+        session: &Session,
+        opts: &PoolOptions,
+        pool_size: usize,
+        output_scale: u32,
+    ) -> Self {
         let meta = |key: &str| session.metadata().ok().and_then(|m| m.custom(key));
         let (default_temperature, temperature_source) = match meta("colorizer.temperature").and_then(|t| t.parse::<Temperature>().ok()) {
             _ if contract.output == OutputKind::Ab => (Temperature::DEFAULT, "not used"),
@@ -85,6 +95,7 @@ impl ModelInfo {
             temperature_source: temperature_source.to_string(),
             trained: meta("colorizer.trained").map(|v| v.trim().eq_ignore_ascii_case("true")),
             description: meta("colorizer.description"),
+            output_scale,
             hints: contract.hints,
             pool_size,
             threads: opts.threads,

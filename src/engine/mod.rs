@@ -165,9 +165,10 @@ impl Engine {
             let session = runtime::session_builder(opts.threads).and_then(|mut b| b.commit_from_memory(&source.bytes)).map_err(load_err)?;
             sessions.push(session);
         }
-        let first = &sessions[0];
-        let contract = Contract::detect(first).map_err(|reason| EngineError::Contract { name: name.clone(), reason })?;
-        let info = ModelInfo::describe(source, &contract, first, &opts, sessions.len());
+        let contract = Contract::detect(&sessions[0]).map_err(|reason| EngineError::Contract { name: name.clone(), reason })?;
+        let output_scale =
+            probe_output_scale(&mut sessions[0], &contract).map_err(|e| EngineError::Contract { name: name.clone(), reason: e })?;
+        let info = ModelInfo::describe(source, &contract, &sessions[0], &opts, sessions.len(), output_scale);
         Ok(Self { info, contract, sessions: Mutex::new(sessions), available: Condvar::new(), runs: AtomicU64::new(0) })
     }
 
@@ -199,6 +200,17 @@ impl Engine {
                 (side(height), side(width))
             }
         }
+    }
+
+    /// Bytes the model's buffers of one request take for a `[height, width]` input
+    /// (`pipeline::model_bytes_per_pixel` of its output grid).
+    pub fn model_bytes(&self, height: u32, width: u32) -> u64 {
+        let channels = match self.contract.output {
+            OutputKind::Logits313 => crate::color::NUM_BINS,
+            OutputKind::Ab => 2,
+        };
+        let cells = 1.0 / (self.info.output_scale as f64 * self.info.output_scale as f64);
+        height as u64 * width as u64 * crate::pipeline::model_bytes_per_pixel(channels, cells)
     }
 
     /// Inferences started since the model was loaded (warm-up included).
@@ -258,4 +270,25 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// The model's input side over its output side (4 for the 1/4-size grids, 2 for a 1/2-size one),
+/// from one run on a small mid-gray image (its fixed size, else 64 x 64). A model whose output
+/// grid is not the same fraction of both sides is refused, as is one that does not run.
+fn probe_output_scale(session: &mut Session, contract: &Contract) -> Result<u32, String> {
+    let (h, w) = match contract.input {
+        InputSize::Fixed { height, width } => (height as usize, width as usize),
+        InputSize::Dynamic => (64, 64),
+    };
+    let out =
+        run::run(session, contract, &vec![50.0f32; h * w], None, h, w).map_err(|e| format!("it does not run on a {h}x{w} input: {e}"))?;
+    let (oh, ow) = match &out {
+        ModelOutput::Logits { height, width, .. } => (*height, *width),
+        ModelOutput::Ab(ab) => (ab.height, ab.width),
+    };
+    let scale = h / oh.max(1);
+    if scale == 0 || h != oh * scale || w != ow * scale {
+        return Err(format!("its output grid {oh}x{ow} for a {h}x{w} input is not the input divided by one whole number on both sides"));
+    }
+    Ok(scale as u32)
 }

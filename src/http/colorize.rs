@@ -207,7 +207,7 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
         let mut reservation = reservation;
         let done = pipeline::serve(&image, &limits, &eng, &queue, &hints, &opts, deadline, hold, &mut gone, |header| {
             let (mh, mw) = eng.input_size_for(header.width, header.height);
-            let cost = pipeline::memory_cost(header, format, upload_bytes, mh as u64 * mw as u64);
+            let cost = pipeline::memory_cost(header, format, upload_bytes, eng.model_bytes(mh, mw));
             reservation.resize(cost).map_err(|refusal| {
                 memory_refused(&st, refusal, |needed, total| {
                     Problem::image_too_large(format!(

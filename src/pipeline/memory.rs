@@ -41,9 +41,14 @@ pub fn bytes_per_pixel(header: &Header, format: OutputFormat) -> f64 {
     decode.max(kept + out).max(out + encoder)
 }
 
-/// Bytes per pixel of the model's input held per request: the input, the `[313, h/4, w/4]`
-/// logits twice (ONNX Runtime's output and its copy) and the decoded ab, rounded up.
-pub const MODEL_BYTES_PER_PIXEL: u64 = 200;
+/// Bytes per pixel of the model's input held per request, for a model whose output has `channels`
+/// values in `cells_per_pixel` output cells per input pixel (1/16 for the models with a 1/4-size
+/// grid, 1/4 for a 1/2-size one): the input and the hint map (16 bytes), the output twice (ONNX
+/// Runtime's output tensor and room for its arena's copy), the decoded ab and the resize buffers
+/// (27 bytes in all). For the 1/4-size 313-bin models: 200 bytes.
+pub fn model_bytes_per_pixel(channels: usize, cells_per_pixel: f64) -> u64 {
+    43 + (2.0 * 4.0 * channels as f64 * cells_per_pixel).ceil() as u64
+}
 /// What a request costs beside its image and model buffers: small buffers that do not grow with
 /// the image, and the stacks and allocator arenas of the threads it wakes (measured: a 12 or
 /// 48 MP request's peak is 4 to 5 MiB above its body and buffers, `docs/reliability/MEMORY.md`).
@@ -63,10 +68,11 @@ pub fn huge_page_rounding(header: &Header) -> u64 {
 
 /// What one request costs in memory at its peak: its body, the pipeline's buffers for an image
 /// of this header encoded as `format` (`bytes_per_pixel`, and their huge-page rounding), and the
-/// model's buffers for an input of `model_pixels`. Admission reserves it before decoding.
-pub fn memory_cost(header: &Header, format: OutputFormat, body_bytes: usize, model_pixels: u64) -> u64 {
+/// model's buffers (`model_bytes`, `crate::engine::Engine::model_bytes` of its input size).
+/// Admission reserves it before decoding.
+pub fn memory_cost(header: &Header, format: OutputFormat, body_bytes: usize, model_bytes: u64) -> u64 {
     let image = (header.pixels() as f64 * bytes_per_pixel(header, format)).ceil() as u64 + huge_page_rounding(header);
-    body_bytes as u64 + image + model_pixels * MODEL_BYTES_PER_PIXEL + REQUEST_OVERHEAD_BYTES
+    body_bytes as u64 + image + model_bytes + REQUEST_OVERHEAD_BYTES
 }
 
 #[cfg(test)]
@@ -89,8 +95,12 @@ mod tests {
         assert_eq!(bytes_per_pixel(&header(Rgba16, false), OutputFormat::Jpeg), 12.0);
         assert_eq!(bytes_per_pixel(&header(Rgba16, true), OutputFormat::Jpeg), 20.0);
         let h = Header { format: image::ImageFormat::Jpeg, width: 8000, height: 6000, color: L8, quarter_turn: false };
-        let cost = memory_cost(&h, OutputFormat::Png, 3_000_000, 128 * 176);
-        assert_eq!(cost, 3_000_000 + 360_000_000 + (8 << 20) + 128 * 176 * MODEL_BYTES_PER_PIXEL + REQUEST_OVERHEAD_BYTES);
+        let cost = memory_cost(&h, OutputFormat::Png, 3_000_000, 128 * 176 * 200);
+        assert_eq!(cost, 3_000_000 + 360_000_000 + (8 << 20) + 128 * 176 * 200 + REQUEST_OVERHEAD_BYTES);
+        // The model's part follows its output grid: 200 bytes a pixel at 1/4 size, 669 at 1/2.
+        assert_eq!(model_bytes_per_pixel(313, 1.0 / 16.0), 200);
+        assert_eq!(model_bytes_per_pixel(313, 1.0 / 4.0), 669);
+        assert_eq!(model_bytes_per_pixel(2, 1.0 / 16.0), 44);
         // A small photo's buffers stay in the system allocator's pages.
         let small = Header { width: 256, height: 256, ..h };
         assert_eq!(huge_page_rounding(&small), 0);

@@ -252,6 +252,8 @@ async fn info_lists_models_and_limits() {
     assert_eq!(ce["output"], "logits313");
     assert_eq!(ce["trained"], false);
     assert_eq!(ce["sha256"].as_str().unwrap().len(), 64);
+    // Both fixtures output a grid of 1/4 the input's side.
+    assert_eq!((ce["output_scale"].as_u64(), l2["output_scale"].as_u64()), (Some(4), Some(4)));
     assert!(info["limits"]["max_pixels"].as_u64().unwrap() > 0);
     assert!(info["max_body_bytes"].as_u64().unwrap() > 0);
     // The output formats (the demo page's list), with their media types and extensions.
@@ -356,9 +358,12 @@ async fn a_model_that_breaks_the_contract_is_refused_at_start() {
     let msg = format!("{err:#}");
     assert!(msg.contains("junk"), "{msg}");
     // Real ONNX files whose inputs or outputs are off: the reason names the part.
-    for (file, reason) in
-        [("bad-three-channel-output.onnx", "3 channels"), ("bad-rgb-input.onnx", "[N, 1, H, W]"), ("bad-two-inputs.onnx", "2 inputs")]
-    {
+    for (file, reason) in [
+        ("bad-three-channel-output.onnx", "3 channels"),
+        ("bad-rgb-input.onnx", "[N, 1, H, W]"),
+        ("bad-two-inputs.onnx", "2 inputs"),
+        ("bad-uneven-grid.onnx", "not the input divided by one whole number on both sides"),
+    ] {
         let spec = format!("bad=tests/fixtures/{file}");
         let err =
             colorizer::startup::Application::build(&args(&["--model", &spec]), std::time::Instant::now()).await.err().expect("refused");

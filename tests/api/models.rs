@@ -167,3 +167,23 @@ async fn the_default_runs_photos_between_its_two_sizes_at_their_own_size() {
     assert_eq!(fixture.input_size_for(size + 24, size + 24), (size, size));
     assert_eq!(fixture.input_size_for(size / 2, size / 2), (size, size));
 }
+
+#[tokio::test]
+async fn a_model_with_a_half_size_grid_is_served_and_costed_by_its_grid() {
+    // tests/fixtures/half-grid.onnx: 313 logits on a grid of 1/2 the input's side.
+    let app = spawn(&["--model", "half=tests/fixtures/half-grid.onnx"]).await;
+    let info: serde_json::Value = app.get("/info").await.json().await.unwrap();
+    let half = info["models"].as_array().unwrap().iter().find(|m| m["name"] == "half").unwrap();
+    assert_eq!((half["output"].as_str(), half["output_scale"].as_u64()), (Some("logits313"), Some(2)));
+    let resp = app.post_image("?model=half&format=png", "image/png", gray_png(70, 50)).await;
+    assert_eq!(resp.status(), 200);
+    let img = decode(&resp.bytes().await.unwrap()).to_rgb8();
+    assert_eq!(img.dimensions(), (70, 50));
+    assert!(img.pixels().any(|p| p[0] != p[1] || p[1] != p[2]), "the answer has colour");
+    // The memory a request reserves follows the grid: four times the logits of a 1/4-size one.
+    let args = args(&["--model", "half=tests/fixtures/half-grid.onnx", "--pool-size", "1"]);
+    let built = colorizer::startup::Application::build(&args, std::time::Instant::now()).await.unwrap();
+    let (half, quarter) = (built.state().models.get(Some("half")).unwrap(), built.state().models.get(Some("fixture")).unwrap());
+    assert_eq!(quarter.model_bytes(160, 160), 160 * 160 * colorizer::pipeline::model_bytes_per_pixel(313, 1.0 / 16.0));
+    assert_eq!(half.model_bytes(160, 160), 160 * 160 * colorizer::pipeline::model_bytes_per_pixel(313, 1.0 / 4.0));
+}
