@@ -187,7 +187,8 @@ def verify_onnx(path: str, torch_model: nn.Module | None = None, hw=(96, 128)) -
         feed["hints"] = h.numpy()
     (y,) = sess.run(None, feed)
     C = y.shape[1]
-    assert y.shape == (2, C, hw[0] // 4, hw[1] // 4) and C in (NUM_BINS, 2), y.shape
+    stride = getattr(torch_model, "out_stride", 4)   # the output grid: 1/4 of the input, or 1/2
+    assert y.shape == (2, C, hw[0] // stride, hw[1] // stride) and C in (NUM_BINS, 2), y.shape
     out = {"onnx_out_shape": list(y.shape)}
     if torch_model is not None:
         with torch.no_grad():

@@ -79,6 +79,9 @@ class ColorNet(nn.Module):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
         nn.init.normal_(self.head.weight, std=0.01)
         nn.init.zeros_(self.head.bias)
+        if out_stride == 2:
+            nn.init.zeros_(self.fine_head.weight)
+            nn.init.zeros_(self.fine_head.bias)
 
     def forward(self, L: torch.Tensor) -> torch.Tensor:
         x = (L - 50.0) * (1.0 / 50.0)
@@ -96,13 +99,23 @@ class ColorNet(nn.Module):
 class ColorUNet(nn.Module):
     def __init__(self, head: str = "ce", encoder: str = "lite0", d1: int = 128, d2: int = 96, d3: int = 64,
                  s2: int = 32, freeze_groups: int = 7, pretrained: bool = True, hints: bool = False,
-                 hint_depth: int = 3):
+                 hint_depth: int = 3, out_stride: int = 4, fine: int = 32, fine_detail: bool = False):
         super().__init__()
         from .encoders import EfficientNetLite, load_pretrained
         assert head in ("ce", "l2")
         self.head_kind = head
         self.config = dict(head=head, encoder=encoder, d1=d1, d2=d2, d3=d3, s2=s2,
                            freeze_groups=freeze_groups, pretrained=False)
+        if out_stride not in (2, 4):
+            raise ValueError(f"out_stride must be 4 or 2, not {out_stride}")
+        self.out_stride = out_stride
+        # detail only: the correction's mean over each 2x2 block (one cell of the 1/4 grid) is taken
+        # out, so it moves colour within a cell and leaves the cell's own colour to the 1/4 head
+        self.fine_detail = fine_detail
+        if out_stride == 2:   # written only when set: older checkpoints and exports keep their config
+            self.config.update(out_stride=2, fine=fine)
+            if fine_detail:
+                self.config["fine_detail"] = True
         if hints:
             self.config["hints"] = True
             if hint_depth != 3:
@@ -119,6 +132,15 @@ class ColorUNet(nn.Module):
         self.head = nn.Conv2d(d3, NUM_BINS if head == "ce" else 2, 1)
         self.takes_hints = hints
         decoder = [self.lat32, self.up16, self.up8, self.down2, self.up4]
+        if out_stride == 2:
+            # The 1/2-resolution output: the 1/4-resolution head's output upsampled (bilinear) plus
+            # a correction from a light stage on the encoder's stride-2 tap. The correction's head
+            # starts at zero, so a network extended from a 1/4-resolution one starts at that one's
+            # output, upsampled.
+            self.fine_proj = nn.Conv2d(d3, 16, 1)
+            self.fine = nn.Sequential(conv_bn(16 + c2, fine), conv_bn(fine, fine))
+            self.fine_head = nn.Conv2d(fine, NUM_BINS if head == "ce" else 2, 1)
+            decoder += [self.fine_proj, self.fine]
         if hints:
             self.hint2 = conv_bn(3, 16, stride=2)
             self.hint4 = conv_bn(16, 32, stride=2)
@@ -139,6 +161,9 @@ class ColorUNet(nn.Module):
                     nn.init.kaiming_normal_(c.weight, nonlinearity="relu")
         nn.init.normal_(self.head.weight, std=0.01)
         nn.init.zeros_(self.head.bias)
+        if out_stride == 2:
+            nn.init.zeros_(self.fine_head.weight)
+            nn.init.zeros_(self.fine_head.bias)
         if hints:
             for p in (self.hint_to16, self.hint_to8, self.hint_to4) + ((self.hint_to32,) if hint_depth >= 4 else ()):
                 nn.init.zeros_(p.weight)
@@ -195,7 +220,14 @@ class ColorUNet(nn.Module):
         x = self.up4[0](torch.cat([up(x, t4), t4, self.down2(t2)], 1))
         if h4 is not None:
             x = x + self.hint_to4(h4)
-        x = self.head(self.up4[1](x))
+        x4 = self.up4[1](x)
+        x = self.head(x4)
+        if self.out_stride == 2:
+            f = self.fine(torch.cat([up(self.fine_proj(x4), t2), t2], 1))
+            c = self.fine_head(f)
+            if self.fine_detail:
+                c = c - F.interpolate(F.avg_pool2d(c, 2, ceil_mode=True), size=c.shape[-2:], mode="nearest")
+            x = up(x, t2) + c
         if self.head_kind == "l2":
             x = x * L2_SCALE
         return x

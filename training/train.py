@@ -268,9 +268,10 @@ def main(argv=None):
     model = build_model(config, pretrained=a.encoder != "scratch" and ck is None and init_ck is None).to(dev)
     if init_ck is not None:
         missing, unexpected = model.load_state_dict(init_ck["model"], strict=False)
-        if unexpected or any(not k.startswith("hint") for k in missing):
+        if unexpected or any(not k.startswith(("hint", "fine")) for k in missing):
             raise SystemExit(f"--init {a.init}: weights do not fit (missing {missing}, unexpected {unexpected})")
         log(f"loaded {a.init}: new layers {sorted({k.split('.')[0] for k in missing})}")
+    out_stride = getattr(model, "out_stride", 4)   # the output grid: 1/4 of the input, or 1/2
     n_params = count_params(model)
     gflops = conv_flops(model.cpu(), 256, 256)
     model = model.to(dev)
@@ -365,7 +366,7 @@ def main(argv=None):
         return loss
 
     def batch_loss(L, ab, with_hints=True):
-        abq = F.avg_pool2d(ab, 4)
+        abq = F.avg_pool2d(ab, out_stride)
         valid = ~is_gray(ab)
         args = (L,)
         if a.hints and with_hints:
