@@ -79,9 +79,6 @@ class ColorNet(nn.Module):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
         nn.init.normal_(self.head.weight, std=0.01)
         nn.init.zeros_(self.head.bias)
-        if out_stride == 2:
-            nn.init.zeros_(self.fine_head.weight)
-            nn.init.zeros_(self.fine_head.bias)
 
     def forward(self, L: torch.Tensor) -> torch.Tensor:
         x = (L - 50.0) * (1.0 / 50.0)
