@@ -15,7 +15,7 @@ fn cost_of(app: &TestApp, body: &[u8]) -> u64 {
     let header = pipeline::probe(body, &Limits::default()).unwrap();
     let engine = app.state.models.get(None).unwrap();
     let (h, w) = engine.input_size_for(header.width, header.height);
-    pipeline::memory_cost(&header, OutputFormat::Png, body.len(), h as u64 * w as u64)
+    pipeline::memory_cost(&header, OutputFormat::Png, body.len(), engine.model_bytes(h, w))
 }
 
 async fn post(app: &TestApp, body: Vec<u8>, fault: Option<&str>) -> reqwest::Response {
