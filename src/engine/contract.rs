@@ -15,6 +15,16 @@ pub enum OutputKind {
     Ab,
 }
 
+impl OutputKind {
+    /// Values per output cell: 313 logits, or a and b.
+    pub fn channels(self) -> usize {
+        match self {
+            OutputKind::Logits313 => crate::color::NUM_BINS,
+            OutputKind::Ab => 2,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputSize {
     Dynamic,

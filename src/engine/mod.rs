@@ -205,12 +205,7 @@ impl Engine {
     /// Bytes the model's buffers of one request take for a `[height, width]` input
     /// (`pipeline::model_bytes_per_pixel` of its output grid).
     pub fn model_bytes(&self, height: u32, width: u32) -> u64 {
-        let channels = match self.contract.output {
-            OutputKind::Logits313 => crate::color::NUM_BINS,
-            OutputKind::Ab => 2,
-        };
-        let cells = 1.0 / (self.info.output_scale as f64 * self.info.output_scale as f64);
-        height as u64 * width as u64 * crate::pipeline::model_bytes_per_pixel(channels, cells)
+        height as u64 * width as u64 * crate::pipeline::model_bytes_per_pixel(self.contract.output.channels(), self.info.output_scale)
     }
 
     /// Inferences started since the model was loaded (warm-up included).

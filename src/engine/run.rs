@@ -36,10 +36,7 @@ pub(super) fn run(
         outputs.into_iter().next().map(|(_, v)| v).ok_or_else(|| EngineError::BadOutput { got: vec![], expected: "one output".into() })?;
     let (shape, data) = value.try_extract_tensor::<f32>().map_err(EngineError::Run)?;
     let dims: Vec<i64> = shape.iter().copied().collect();
-    let channels = match contract.output {
-        OutputKind::Logits313 => crate::color::NUM_BINS,
-        OutputKind::Ab => 2,
-    };
+    let channels = contract.output.channels();
     if dims.len() != 4 || dims[0] != 1 || dims[1] != channels as i64 || dims[2] <= 0 || dims[3] <= 0 {
         return Err(EngineError::BadOutput { got: dims, expected: format!("[1, {channels}, h, w]") });
     }

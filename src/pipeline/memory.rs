@@ -42,12 +42,13 @@ pub fn bytes_per_pixel(header: &Header, format: OutputFormat) -> f64 {
 }
 
 /// Bytes per pixel of the model's input held per request, for a model whose output has `channels`
-/// values in `cells_per_pixel` output cells per input pixel (1/16 for the models with a 1/4-size
-/// grid, 1/4 for a 1/2-size one): the input and the hint map (16 bytes), the output twice (ONNX
+/// values per cell on a grid `output_scale` times coarser than its input (4 for the 1/4-size
+/// grids, 2 for a 1/2-size one): the input and the hint map (16 bytes), the output twice (ONNX
 /// Runtime's output tensor and room for its arena's copy), the decoded ab and the resize buffers
 /// (27 bytes in all). For the 1/4-size 313-bin models: 200 bytes.
-pub fn model_bytes_per_pixel(channels: usize, cells_per_pixel: f64) -> u64 {
-    43 + (2.0 * 4.0 * channels as f64 * cells_per_pixel).ceil() as u64
+pub fn model_bytes_per_pixel(channels: usize, output_scale: u32) -> u64 {
+    let cells = output_scale as u64 * output_scale as u64;
+    43 + (2 * 4 * channels as u64).div_ceil(cells)
 }
 /// What a request costs beside its image and model buffers: small buffers that do not grow with
 /// the image, and the stacks and allocator arenas of the threads it wakes (measured: a 12 or
@@ -98,9 +99,9 @@ mod tests {
         let cost = memory_cost(&h, OutputFormat::Png, 3_000_000, 128 * 176 * 200);
         assert_eq!(cost, 3_000_000 + 360_000_000 + (8 << 20) + 128 * 176 * 200 + REQUEST_OVERHEAD_BYTES);
         // The model's part follows its output grid: 200 bytes a pixel at 1/4 size, 669 at 1/2.
-        assert_eq!(model_bytes_per_pixel(313, 1.0 / 16.0), 200);
-        assert_eq!(model_bytes_per_pixel(313, 1.0 / 4.0), 669);
-        assert_eq!(model_bytes_per_pixel(2, 1.0 / 16.0), 44);
+        assert_eq!(model_bytes_per_pixel(313, 4), 200);
+        assert_eq!(model_bytes_per_pixel(313, 2), 669);
+        assert_eq!(model_bytes_per_pixel(2, 4), 44);
         // A small photo's buffers stay in the system allocator's pages.
         let small = Header { width: 256, height: 256, ..h };
         assert_eq!(huge_page_rounding(&small), 0);

@@ -184,6 +184,6 @@ async fn a_model_with_a_half_size_grid_is_served_and_costed_by_its_grid() {
     let args = args(&["--model", "half=tests/fixtures/half-grid.onnx", "--pool-size", "1"]);
     let built = colorizer::startup::Application::build(&args, std::time::Instant::now()).await.unwrap();
     let (half, quarter) = (built.state().models.get(Some("half")).unwrap(), built.state().models.get(Some("fixture")).unwrap());
-    assert_eq!(quarter.model_bytes(160, 160), 160 * 160 * colorizer::pipeline::model_bytes_per_pixel(313, 1.0 / 16.0));
-    assert_eq!(half.model_bytes(160, 160), 160 * 160 * colorizer::pipeline::model_bytes_per_pixel(313, 1.0 / 4.0));
+    assert_eq!(quarter.model_bytes(160, 160), 160 * 160 * colorizer::pipeline::model_bytes_per_pixel(313, 4));
+    assert_eq!(half.model_bytes(160, 160), 160 * 160 * colorizer::pipeline::model_bytes_per_pixel(313, 2));
 }
