@@ -12,7 +12,11 @@ dCF = |mean CF(pred) - mean CF(true)| over the set, mean |CF(pred) - CF(true)| p
 AuC of the per-pixel ab error CDF over thresholds 0..150 (step 1, Zhang et al.).
 Rows: gray (ab = 0), every model (CE models at their default T, plus a T sweep); with --ceiling
 also "NAME ceiling" per model: the true ab averaged to that model's output grid and upsampled as
-its output is, i.e. the best any model run at that size could do.
+its output is, i.e. the best any model run at that size could do. With --true-detail also "NAME +
+true detail" per CE model: its own colours (default T) on its grid, upsampled to a grid twice as
+fine, plus the TRUE colour's detail between the two grids (the true ab at the fine grid less the
+true ab at the model's grid upsampled): what a perfect 1/2-resolution refinement of that model's
+colours could add, with the colours themselves left as the model paints them.
 
 Semantic test (Zhang et al. ECCV16 Table 1, "semantic interpretability"): an ImageNet classifier
 (--classifier, EfficientNet-Lite2 from its PyPI wheel by default; use one that is not the
@@ -169,7 +173,7 @@ def evaluate(data: str, models: dict[str, str], temperatures=SWEEP, threads: int
              pts_path=DEFAULT_PTS, batch: int = 32, input_size: int | None = None, keep_outputs=False,
              log=print, classifier: str | None = None, labels: dict | None = None,
              semantic_temperatures=(0.38, 0.6, 1.0), hint_counts=(), hint_seed: int = 0, ceiling: bool = False,
-             ceiling_sizes=()):
+             ceiling_sizes=(), true_detail: bool = False):
     pts = torch.from_numpy(load_pts(pts_path))
     photos = load_photos(data, limit)
     if not photos:
@@ -249,6 +253,12 @@ def evaluate(data: str, models: dict[str, str], temperatures=SWEEP, threads: int
                     ab_true = torch.from_numpy(np.stack([photos[i]["ab"] for i in sub])).permute(0, 3, 1, 2).float()
                     add_batch(f"{name} ceiling", ceiling_ab(ab_true, raw.shape[2:]),
                               {"model": name, "T": None, "kind": "ceiling"})
+                if true_detail and col.kind == "ce":
+                    ab_true = torch.from_numpy(np.stack([photos[i]["ab"] for i in sub])).permute(0, 3, 1, 2).float()
+                    add_batch(f"{name} + true detail",
+                              with_true_detail(decode_annealed_torch(torch.from_numpy(raw).float(), pts,
+                                                                     col.temperature), ab_true),
+                              {"model": name, "T": col.temperature, "kind": "oracle"})
                 if col.takes_hints and hint_counts:
                     ab_true = torch.from_numpy(np.stack([photos[i]["ab"] for i in sub])).permute(0, 3, 1, 2).float()
                     for n_hints in hint_counts:
@@ -289,6 +299,20 @@ def ceiling_ab(ab_true: torch.Tensor, out_hw) -> torch.Tensor:
     model's own output is (decode_to_ab). The colour a model of that resolution can show at best."""
     small = F.interpolate(ab_true, size=tuple(out_hw), mode="area")
     return F.interpolate(small, size=tuple(ab_true.shape[2:]), mode="bilinear", align_corners=False)
+
+
+def with_true_detail(ab_grid: torch.Tensor, ab_true: torch.Tensor) -> torch.Tensor:
+    """A model's ab [N,2,h,w] on its grid, refined to a grid twice as fine with the true colour's
+    detail: up(model) + (true at 2h x 2w - up(true at h x w)), then upsampled bilinearly to the
+    photo's H x W. The model's colour of each cell is kept (the detail term averages to about zero
+    over a cell); only how colour varies inside the cell is the truth's."""
+    h, w = ab_grid.shape[2:]
+    fine = (2 * h, 2 * w)
+
+    def up(x, size):
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    detail = F.interpolate(ab_true, size=fine, mode="area") - up(F.interpolate(ab_true, size=(h, w), mode="area"), fine)
+    return up(up(ab_grid, fine) + detail, tuple(ab_true.shape[2:]))
 
 
 def true_colour_hints(ab_true: torch.Tensor, model_hw, n_points: int, seed: int, batch_key: int) -> np.ndarray:
@@ -391,7 +415,7 @@ def table(rows, key="all", label="row"):
 
 def main_rows(result):
     """gray, L2 rows, each CE model at its default T (and at the picked T if different)."""
-    out = [r for r in result["rows"] if r["kind"] in ("gray", "l2", "ceiling")]
+    out = [r for r in result["rows"] if r["kind"] in ("gray", "l2", "ceiling", "oracle")]
     for name, pick in result["picked_T"].items():
         for r in result["rows"]:
             if r["model"] == name and r["kind"] == "ce" and (r.get("default_T") or r["T"] == pick["T"] or abs(r["T"] - 0.38) < 1e-9):
@@ -478,6 +502,9 @@ def main(argv=None):
     ap.add_argument("--ceiling-sizes", default="",
                     help="comma list of inference sizes: a row 'ceiling@S' each, the true ab at the output grid "
                          "of a model run with the photo's short side at S (enlarged or shrunk)")
+    ap.add_argument("--true-detail", action="store_true",
+                    help="add a row per CE model: its colours refined to a grid twice as fine with the TRUE "
+                         "colour's detail (what a perfect 1/2-resolution refinement of it could add)")
     ap.add_argument("--title")
     ap.add_argument("--out-md")
     ap.add_argument("--out-json")
@@ -489,7 +516,8 @@ def main(argv=None):
                    labels=load_labels(a.labels) if a.labels else None,
                    semantic_temperatures=[float(t) for t in a.semantic_temperatures.split(",") if t],
                    hint_counts=[int(n) for n in a.hint_counts.split(",") if n], hint_seed=a.hint_seed,
-                   ceiling=a.ceiling, ceiling_sizes=[int(v) for v in a.ceiling_sizes.split(",") if v])
+                   ceiling=a.ceiling, ceiling_sizes=[int(v) for v in a.ceiling_sizes.split(",") if v],
+                   true_detail=a.true_detail)
     md = markdown(res, a.title)
     print(md)
     if a.out_md:

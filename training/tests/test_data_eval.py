@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from training import evaluate as ev
 from training.data import GpuBatcher, load_folder, load_pack
@@ -155,6 +156,34 @@ def test_the_ceiling_is_the_truth_at_the_model_output_grid():
     # and a cell pattern keeps its cell means (the bilinear upsampling blends only near the seams)
     up = ev.ceiling_ab(ab, (2, 2))
     assert torch.allclose(up[..., 0, 0], ab[..., 0, 0]) and torch.allclose(up[..., 7, 7], ab[..., 7, 7])
+
+
+def test_true_detail_on_the_true_cell_colours_is_the_ceiling_of_a_grid_twice_as_fine():
+    g = torch.Generator().manual_seed(3)
+    ab = torch.randn(2, 2, 32, 48, generator=g) * 30
+    cells = F.interpolate(ab, size=(8, 12), mode="area")       # a model that paints the true cell colours
+    # up(cells) + (true at 16 x 24 - up(true at 8 x 12)) is the true colour at 16 x 24, upsampled
+    assert torch.allclose(ev.with_true_detail(cells, ab), ev.ceiling_ab(ab, (16, 24)), atol=1e-4)
+    # a flat photo has no detail: the model's own colours come back, upsampled (through the fine grid)
+    flat = torch.full((1, 2, 32, 48), -7.0)
+    model = torch.randn(1, 2, 8, 12, generator=g) * 20
+
+    def up(x, size):
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    assert torch.allclose(ev.with_true_detail(model, flat), up(up(model, (16, 24)), (32, 48)), atol=1e-4)
+
+
+def test_evaluate_cli_true_detail_row(photo_folder, tmp_path):
+    ce = tmp_path / "ce.onnx"
+    export_model(untrained_model("ce"), str(ce), name="ce", description="", input_size=32)
+    js = tmp_path / "r.json"
+    ev.main(["--data", photo_folder, "--model", f"ce={ce}", "--temperatures", "0.38", "--classifier", "none",
+             "--true-detail", "--out-json", str(js)])
+    rows = {r["row"]: r for r in json.loads(js.read_text())["rows"]}
+    row = rows["ce + true detail"]
+    assert row["kind"] == "oracle" and row["metrics"]["all"]["n"] == 10
+    # the truth's detail adds colour the untrained model's flat output lacks
+    assert row["metrics"]["all"]["psnr"] != rows["ce T=0.38"]["metrics"]["all"]["psnr"]
 
 
 def test_evaluate_cli_ceiling_rows(photo_folder, tmp_path):
