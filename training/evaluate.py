@@ -120,24 +120,15 @@ class OnnxColorizer:
         feed = {self.input: x}
         if self.takes_hints:
             feed["hints"] = (np.zeros((n, 3, mh, mw), np.float32) if hints is None else hints.astype(np.float32))
-        ys = self.sess.run(None, feed)
-        y = ys[0]
-        # a detail model's second output: the ab detail [N,2,2h,2w], added after the decode
-        self.detail = ys[1] if len(ys) > 1 else None
+        (y,) = self.sess.run(None, feed)
         self.kind = "ce" if y.shape[1] == 313 else "l2"
         return y
 
 
-def decode_to_ab(raw: np.ndarray, pts: torch.Tensor, T: float | None, out_hw,
-                 detail: np.ndarray | None = None) -> torch.Tensor:
-    """raw [N,313|2,h,w] -> ab [N,2,H,W] (annealed mean for 313 logits), bilinear upsampling; with
-    a detail model's `detail` [N,2,2h,2w], as the service does: the decoded ab upsampled to that
-    grid, plus the detail, then upsampled to H x W."""
+def decode_to_ab(raw: np.ndarray, pts: torch.Tensor, T: float | None, out_hw) -> torch.Tensor:
+    """raw [N,313|2,h,w] -> ab [N,2,H,W] (annealed mean for 313 logits), bilinear upsampling."""
     y = torch.from_numpy(raw).float()
     ab = decode_annealed_torch(y, pts, T) if y.shape[1] == 313 else y
-    if detail is not None:
-        d = torch.from_numpy(detail).float()
-        ab = F.interpolate(ab, size=d.shape[-2:], mode="bilinear", align_corners=False) + d
     return F.interpolate(ab, size=out_hw, mode="bilinear", align_corners=False)
 
 
@@ -250,12 +241,11 @@ def evaluate(data: str, models: dict[str, str], temperatures=SWEEP, threads: int
                         add(row, i, rgb[j], abn[j], info)
                 ti = time.time()
                 raw = col.raw(L)
-                detail = col.detail
                 infer_s += time.time() - ti
                 if col.kind == "ce":
                     ts = sorted(set(list(temperatures) + [col.temperature]))
                     for T in ts:
-                        add_batch(f"{name} T={T:g}", decode_to_ab(raw, pts, T, shape, detail),
+                        add_batch(f"{name} T={T:g}", decode_to_ab(raw, pts, T, shape),
                                   {"model": name, "T": T, "kind": "ce", "default_T": T == col.temperature})
                 else:
                     add_batch(name, decode_to_ab(raw, pts, None, shape), {"model": name, "T": None, "kind": "l2"})
@@ -275,11 +265,10 @@ def evaluate(data: str, models: dict[str, str], temperatures=SWEEP, threads: int
                         hint_maps = true_colour_hints(ab_true, col.model_hw(*shape), n_hints, hint_seed, sub[0])
                         # no hints is an all-zero map: the output computed above
                         hint_raw = raw if n_hints == 0 else col.raw(L, hint_maps)
-                        hint_detail = detail if n_hints == 0 else col.detail
                         if keep_outputs:
                             for j, i in enumerate(sub):
                                 outputs.setdefault(f"{name} hints={n_hints} maps", {})[i] = hint_maps[j]
-                        add_batch(f"{name} hints={n_hints}", decode_to_ab(hint_raw, pts, col.temperature, shape, hint_detail),
+                        add_batch(f"{name} hints={n_hints}", decode_to_ab(hint_raw, pts, col.temperature, shape),
                                   {"model": f"{name}+hints", "T": col.temperature, "kind": "hints", "hints": n_hints})
         meta[name]["kind"] = col.kind
         meta[name]["hints"] = col.takes_hints

@@ -79,16 +79,11 @@ def takes_hints(model: nn.Module) -> bool:
 
 
 def torch_to_onnx_bytes(model: nn.Module, output_name: str, sample_hw=(64, 64)) -> bytes:
-    """Inputs `L` [N,1,H,W] and, for hint models, `hints` [N,3,H,W] (same N, H, W); outputs
-    `output_name` and, for detail models, `ab_detail` [N,2,H/2,W/2]."""
+    """Inputs `L` [N,1,H,W] and, for hint models, `hints` [N,3,H,W] (same N, H, W)."""
     buf = io.BytesIO()
     args = (torch.full((1, 1, *sample_hw), 50.0),)
     names = ["L"]
     axes = {"L": {0: "N", 2: "H", 3: "W"}, output_name: {0: "N", 2: "h", 3: "w"}}
-    outputs = [output_name]
-    if getattr(model, "detail_channels", 0):
-        outputs.append("ab_detail")
-        axes["ab_detail"] = {0: "N", 2: "h2", 3: "w2"}
     if takes_hints(model):
         args += (torch.zeros(1, 3, *sample_hw),)
         names.append("hints")
@@ -96,7 +91,7 @@ def torch_to_onnx_bytes(model: nn.Module, output_name: str, sample_hw=(64, 64)) 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, args, buf, input_names=names, output_names=outputs, opset_version=OPSET,
+            model, args, buf, input_names=names, output_names=[output_name], opset_version=OPSET,
             dynamic_axes=axes, do_constant_folding=True, dynamo=False)
     return buf.getvalue()
 
@@ -168,8 +163,7 @@ def export_model(model: ColorNet, out_path: str, *, name: str, description: str,
         "min_input_size": str(int(min_input_size)) if min_input_size else None,
         "output": "logits313" if head == "ce" else "ab", "arch": json.dumps(model.config),
         "prior_correction": f"{prior_correction:g}" if head == "ce" else None,
-        "hints": "true" if takes_hints(model) else None,
-        "detail": "true" if getattr(model, "detail_channels", 0) else None})
+        "hints": "true" if takes_hints(model) else None})
     onnx.checker.check_model(m)
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     onnx.save_model(m, out_path, save_as_external_data=False)
@@ -191,21 +185,16 @@ def verify_onnx(path: str, torch_model: nn.Module | None = None, hw=(96, 128)) -
         for y0, x0, a, b in ((10, 20, 40.0, -30.0), (50, 90, -20.0, 60.0), (80, 5, 0.0, 0.0)):
             paint(h, 0, y0, x0, 1, a, b)
         feed["hints"] = h.numpy()
-    ys = sess.run(None, feed)
-    y = ys[0]
+    (y,) = sess.run(None, feed)
     C = y.shape[1]
     stride = getattr(torch_model, "out_stride", 4)   # the output grid: 1/4 of the input, or 1/2
     assert y.shape == (2, C, hw[0] // stride, hw[1] // stride) and C in (NUM_BINS, 2), y.shape
-    if len(ys) == 2:   # the ab detail at the 1/2 grid
-        assert ys[1].shape == (2, 2, hw[0] // 2, hw[1] // 2), ys[1].shape
     out = {"onnx_out_shape": list(y.shape)}
     if torch_model is not None:
         with torch.no_grad():
-            refs = torch_model.eval()(*[torch.from_numpy(v) for v in feed.values()])
-        refs = refs if isinstance(refs, tuple) else (refs,)
-        assert len(refs) == len(ys), (len(refs), len(ys))
-        err = max(float(np.abs(r.numpy() - o).max()) for r, o in zip(refs, ys))
-        scale = max(float(np.abs(r.numpy()).max()) for r in refs) + 1e-6
+            ref = torch_model.eval()(*[torch.from_numpy(v) for v in feed.values()]).numpy()
+        err = float(np.abs(ref - y).max())
+        scale = float(np.abs(ref).max()) + 1e-6
         out["max_abs_err_vs_torch"] = err
         if err > 2e-2 * scale + 1e-3:
             raise RuntimeError(f"ONNX output differs from torch: max err {err} (scale {scale})")

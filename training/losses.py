@@ -26,28 +26,6 @@ def l2_loss(pred_ab: torch.Tensor, ab: torch.Tensor, valid: torch.Tensor) -> tor
     return (err * v).sum() / (v.sum() * err[0].numel()).clamp_min(1.0)
 
 
-def detail_target(ab: torch.Tensor, grid) -> torch.Tensor:
-    """The truth's colour detail between a model's output grid (h, w) and the grid twice as fine:
-    the true ab [N,2,H,W] area-averaged to (2h, 2w) less the true ab area-averaged to (h, w) and
-    upsampled bilinearly to (2h, 2w), i.e. what an `ab_detail` output should add to the cell
-    colours upsampled (training.evaluate --true-detail measures it on a trained model's colours)."""
-    h, w = grid
-    fine = F.interpolate(ab.float(), size=(2 * h, 2 * w), mode="area")
-    coarse = F.interpolate(ab.float(), size=(h, w), mode="area")
-    return fine - F.interpolate(coarse, size=(2 * h, 2 * w), mode="bilinear", align_corners=False)
-
-
-def detail_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, kind: str = "l2") -> torch.Tensor:
-    """Mean error of the detail [N,2,h,w] over the pixels of non-gray images: "l1" the absolute ab
-    error (a and b summed), "l2" the squared one in (ab / 10)^2. The truth's detail is zero in
-    most cells and large at edges: its median, which L1 learns, is about zero everywhere, so L1
-    learns next to nothing (measured: 1% of the error of no detail); L2 learns its mean."""
-    d = pred.float() - target.float()
-    err = d.abs().sum(1) if kind == "l1" else (d * 0.1).pow(2).sum(1)
-    v = valid.float().view(-1, 1, 1)
-    return (err * v).sum() / (v.sum() * err[0].numel()).clamp_min(1.0)
-
-
 def annealed_mean_ab(logits: torch.Tensor, pts: torch.Tensor, temperature: float,
                      bias: torch.Tensor | None = None) -> torch.Tensor:
     """Differentiable annealed-mean decode (Zhang et al. eq. 5) of logits [N,313,h,w] plus an

@@ -29,14 +29,6 @@ reads it and adds its features into the decoder at strides 16, 8 and 4 (and 32 w
 "hint_depth": 4) through 1x1 projections
 that start at zero, so a hint model initialised from an automatic checkpoint starts out as that
 model exactly; an all-zero hint map means "no hints".
-
-With config "detail": C (> 0), ColorUNet has a second output, `ab_detail` [N,2,H/2,W/2]: how the
-colour varies inside each cell of the 1/4 grid, in ab units, added by whoever decodes the logits
-to their ab upsampled (bilinear) to the 1/2 grid. A light stage on the encoder's stride-2 tap
-(a 1x1 projection of the 1/4 features to 16 channels, upsampled, joined with the tap, two 3x3
-conv-BN-ReLU of C channels, a 1x1 head to 2 that starts at zero) whose mean over each 2x2 block is
-taken out, so it never changes a cell's own colour: that stays the 313-bin head's. Trained on the
-truth's detail (training/losses.py `detail_target`), with the rest of the network frozen or not.
 """
 from __future__ import annotations
 
@@ -46,7 +38,6 @@ import torch.nn.functional as F
 
 NUM_BINS = 313
 L2_SCALE = 100.0
-DETAIL_SCALE = 10.0   # the detail head's output unit, in ab
 
 
 def conv_bn(cin, cout, k=3, stride=1, dilation=1, relu=True):
@@ -105,8 +96,7 @@ class ColorNet(nn.Module):
 class ColorUNet(nn.Module):
     def __init__(self, head: str = "ce", encoder: str = "lite0", d1: int = 128, d2: int = 96, d3: int = 64,
                  s2: int = 32, freeze_groups: int = 7, pretrained: bool = True, hints: bool = False,
-                 hint_depth: int = 3, out_stride: int = 4, fine: int = 32, fine_detail: bool = False,
-                 detail: int = 0):
+                 hint_depth: int = 3, out_stride: int = 4, fine: int = 32, fine_detail: bool = False):
         super().__init__()
         from .encoders import EfficientNetLite, load_pretrained
         assert head in ("ce", "l2")
@@ -123,11 +113,6 @@ class ColorUNet(nn.Module):
             self.config.update(out_stride=2, fine=fine)
             if fine_detail:
                 self.config["fine_detail"] = True
-        if detail:
-            if out_stride != 4 or head != "ce":
-                raise ValueError("detail (a second, ab detail output) goes with the 1/4-grid 313-bin head only")
-            self.config["detail"] = detail
-        self.detail_channels = detail
         if hints:
             self.config["hints"] = True
             if hint_depth != 3:
@@ -153,11 +138,6 @@ class ColorUNet(nn.Module):
             self.fine = nn.Sequential(conv_bn(16 + c2, fine), conv_bn(fine, fine))
             self.fine_head = nn.Conv2d(fine, NUM_BINS if head == "ce" else 2, 1)
             decoder += [self.fine_proj, self.fine]
-        if detail:
-            self.detail_proj = nn.Conv2d(d3, 16, 1)
-            self.detail = nn.Sequential(conv_bn(16 + c2, detail), conv_bn(detail, detail))
-            self.detail_head = nn.Conv2d(detail, 2, 1)
-            decoder += [self.detail_proj, self.detail]
         if hints:
             self.hint2 = conv_bn(3, 16, stride=2)
             self.hint4 = conv_bn(16, 32, stride=2)
@@ -181,9 +161,6 @@ class ColorUNet(nn.Module):
         if out_stride == 2:
             nn.init.zeros_(self.fine_head.weight)
             nn.init.zeros_(self.fine_head.bias)
-        if detail:
-            nn.init.zeros_(self.detail_head.weight)
-            nn.init.zeros_(self.detail_head.bias)
         if hints:
             for p in (self.hint_to16, self.hint_to8, self.hint_to4) + ((self.hint_to32,) if hint_depth >= 4 else ()):
                 nn.init.zeros_(p.weight)
@@ -250,9 +227,6 @@ class ColorUNet(nn.Module):
             x = up(x, t2) + c
         if self.head_kind == "l2":
             x = x * L2_SCALE
-        if self.detail_channels:
-            d = self.detail_head(self.detail(torch.cat([up(self.detail_proj(x4), t2), t2], 1))) * DETAIL_SCALE
-            return x, d - F.interpolate(F.avg_pool2d(d, 2, ceil_mode=True), size=d.shape[-2:], mode="nearest")
         return x
 
 

@@ -41,8 +41,8 @@ from . import hints as hints_mod
 from .bins import (SoftEncoder, empirical_counts, is_gray, load_pts, rebalance_weights,
                    smooth_prior)
 from .data import GpuBatcher, ShardStream, load_sources
-from .losses import (annealed_mean_ab, colourfulness_gap, colourfulness_torch, detail_loss, detail_target, l2_loss,
-                     rebalanced_ce, semantic_kl)
+from .losses import (annealed_mean_ab, colourfulness_gap, colourfulness_torch, l2_loss, rebalanced_ce,
+                     semantic_kl)
 from .model import build_model, count_params, conv_flops
 
 EXPORT_RESERVE_S = 25.0
@@ -122,11 +122,6 @@ def parse_args(argv=None):
     ap.add_argument("--cf-weight", type=float, default=0.0,
                     help="weight of the colourfulness gap: (batch mean CF of the decoded colorization - the "
                          "truth's) / 10, squared; decoded as for the semantic loss (needs --semantic-weight)")
-    ap.add_argument("--detail-weight", type=float, default=1.0,
-                    help="weight of the ab detail output's loss against the truth's detail (models with "
-                         "config 'detail', e.g. --arch '{\"detail\": 16}')")
-    ap.add_argument("--detail-loss", choices=["l2", "l1"], default="l2",
-                    help="the detail output's loss against the truth's detail (see losses.detail_loss)")
     ap.add_argument("--train-only", default="",
                     help="regex on parameter names: only those train (e.g. '^head\\.bias$', a learned per-bin "
                          "colour bias); the rest is frozen and the network runs in eval mode (BatchNorm "
@@ -273,7 +268,7 @@ def main(argv=None):
     model = build_model(config, pretrained=a.encoder != "scratch" and ck is None and init_ck is None).to(dev)
     if init_ck is not None:
         missing, unexpected = model.load_state_dict(init_ck["model"], strict=False)
-        if unexpected or any(not k.startswith(("hint", "fine", "detail")) for k in missing):
+        if unexpected or any(not k.startswith(("hint", "fine")) for k in missing):
             raise SystemExit(f"--init {a.init}: weights do not fit (missing {missing}, unexpected {unexpected})")
         log(f"loaded {a.init}: new layers {sorted({k.split('.')[0] for k in missing})}")
     out_stride = getattr(model, "out_stride", 4)   # the output grid: 1/4 of the input, or 1/2
@@ -353,10 +348,8 @@ def main(argv=None):
         with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
             return [c(x) for c in critic]
 
-    def semantic_loss(L, ab, out, detail=None):
+    def semantic_loss(L, ab, out):
         ab_pred = annealed_mean_ab(out, pts_t, a.semantic_temperature, dec_bias)
-        if detail is not None:   # as the service decodes it: cell colours up to the 1/2 grid, plus the detail
-            ab_pred = F.interpolate(ab_pred, size=detail.shape[-2:], mode="bilinear", align_corners=False) + detail.float()
         ab_pred = F.interpolate(ab_pred, size=L.shape[-2:], mode="bilinear", align_corners=False)
         rgb_pred = lab_to_rgb_torch(torch.cat([L.float(), ab_pred.float()], 1))
         with torch.no_grad():
@@ -381,17 +374,12 @@ def main(argv=None):
             args = (L, h.contiguous(memory_format=torch.channels_last) if channels_last else h)
         with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
             out = model(*args)
-        detail = None
-        if isinstance(out, tuple):   # logits and the ab detail at the 1/2 grid
-            out, detail = out
         if a.head == "ce":
             idx, w = encoder.encode(abq)
             pixw = wbin_t[idx[:, 0]] * valid.float()[:, None, None]
             loss = rebalanced_ce(out, idx, w, pixw)
-            if detail is not None:
-                loss = loss + a.detail_weight * detail_loss(detail, detail_target(ab, out.shape[-2:]), valid, a.detail_loss)
             if critic is not None and with_hints:     # training batches only (val loss stays the CE)
-                loss = loss + semantic_loss(L, ab, out, detail)
+                loss = loss + semantic_loss(L, ab, out)
             return loss
         return l2_loss(out, abq, valid)
 
