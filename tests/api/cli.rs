@@ -1,7 +1,7 @@
 //! The batch command line: folders (recursive, layout kept), non-images skipped, existing
 //! outputs kept unless --force, --format, summary and exit status.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use crate::helpers::*;
@@ -9,11 +9,8 @@ use image::GenericImageView;
 
 const MODEL: &str = "tests/fixtures/untrained-colorizer.onnx";
 
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("colorizer-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tempdir(name: &str) -> TempDir {
+    TempDir::new(&format!("cli-{name}"))
 }
 
 /// `colorizer colorize ARGS --model MODEL --quiet`, run to its end.

@@ -349,8 +349,7 @@ async fn cors_is_off_by_default_and_configurable() {
 #[tokio::test]
 async fn a_model_that_breaks_the_contract_is_refused_at_start() {
     // Not an ONNX file at all.
-    let dir = std::env::temp_dir().join(format!("colorizer-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("bad");
     let junk = dir.join("junk.onnx");
     std::fs::write(&junk, b"definitely not a protobuf").unwrap();
     let spec = format!("junk={}", junk.display());

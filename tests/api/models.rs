@@ -68,9 +68,7 @@ async fn embedded_models_serve_and_are_listed() {
 
 #[test]
 fn the_cli_uses_the_embedded_default_with_no_model_flag() {
-    let dir = std::env::temp_dir().join(format!("colorizer-embedded-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("embedded");
     std::fs::write(dir.join("in.png"), gray_png(64, 48)).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_colorizer"))
         .args(["colorize", dir.join("in.png").to_str().unwrap(), "-o", dir.join("out").to_str().unwrap(), "--quiet"])

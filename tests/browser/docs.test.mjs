@@ -4,7 +4,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -42,11 +42,14 @@ test("Swagger UI renders offline and Try it out colorizes an upload", { timeout:
   const dir = mkdtempSync(join(tmpdir(), "colorizer-docs-"));
   const file = join(dir, "gray.png");
   writeFileSync(file, grayPng(120, 80, (x, y) => 60 + y + 40 * Math.sin(x / 7)));
-  await op.locator('input[type="file"]').first().setInputFiles(file);
-  await op.getByRole("button", { name: "Execute" }).click();
-
   const status = op.locator(".live-responses-table .response .response-col_status").first();
-  await status.waitFor({ timeout: 40_000 });
+  try {
+    await op.locator('input[type="file"]').first().setInputFiles(file);
+    await op.getByRole("button", { name: "Execute" }).click();
+    await status.waitFor({ timeout: 40_000 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });   // the upload has been read (or failed)
+  }
   assert.equal((await status.textContent()).trim(), "200");
   // Swagger UI shows an image answer as an <img>; it must be the colorized picture.
   const img = op.locator(".live-responses-table img").first();
