@@ -20,7 +20,8 @@
 #   side: the semantic loss decodes with prior correction PC, CF weighs the colourfulness gap
 #   (--cf-weight), CRITICS (default lite0; e.g. lite0,lite1, their .pth files carried into the store)
 #   judge it with WEIGHT (default $SEM_WEIGHT, else 5); VIVID_INIT (a checkpoint in the store) and
-#   VIVID_LR override the start and the lr
+#   VIVID_LR override the start and the lr; VIVID_EXTRA, more train args for every run (e.g. the
+#   1/2-grid stage with the semantic loss: VIVID_EXTRA="--arch {\"out_stride\":2} --train-only ^fine")
 # Local dry run (CPU):  STORE=/tmp/gpstore OUT=/tmp/gout BUDGET=60 LIMIT=64 BATCH=16 STAGE=train bash training/gpu_broad.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -75,7 +76,7 @@ elif [ "${STAGE:-train}" = vivid ]; then
     run "$name" --init "$STORE/${VIVID_INIT:-init_unfolded.pt}" --hints --hint-p-none 0.5 --freeze-groups 5 \
       --encoder-lr-mult 0.25 --lr "${VIVID_LR:-3e-4}" --warmup-steps 50 --semantic-weight "${weight:-${SEM_WEIGHT:-5}}" \
       --semantic-critic "${critics:-lite0}" --semantic-size "${SEM_SIZE:-224}" --semantic-prior-correction "$pc" \
-      --cf-weight "$cf" &
+      --cf-weight "$cf" ${VIVID_EXTRA:-} &
   done
 else
 run guided-ft --init "$INIT" --hints --hint-p-none 0.5 --freeze-groups 0 --encoder-lr-mult 0.25 &
