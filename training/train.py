@@ -253,8 +253,9 @@ def main(argv=None):
 
     config = json.loads(a.arch)
     config["head"] = a.head
-    if init_ck is not None:
-        config = {**init_ck["config"], **config}
+    arch_ck = ck if ck is not None else init_ck   # a resumed run is the architecture it saved
+    if arch_ck is not None:
+        config = {**arch_ck["config"], **config}
         a.encoder = config.get("encoder", "scratch")
     if a.encoder != "scratch":
         config.update(encoder=a.encoder, freeze_groups=a.freeze_groups)

@@ -98,6 +98,12 @@ def test_train_with_init_and_hints(photo_folder, tmp_path):
     assert torch.equal(m.enc.stem[1].weight, auto.enc.stem[1].weight)
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     assert len(sess.get_inputs()) == 2
+    # the same command resumes (it names no --encoder: the architecture is the checkpoint's)
+    s2 = train.main(common + ["--init", str(base / "last.pt"), "--hints", "--out", str(out), "--max-steps", "5",
+                              "--resume"])
+    assert s2["step"] == 5
+    _, ck2 = load_checkpoint_model(str(out / "last.pt"))
+    assert ck2["config"] == ck["config"]
 
 
 def test_evaluation_hints_are_the_same_for_every_model():
