@@ -249,18 +249,17 @@ def evaluate(data: str, models: dict[str, str], temperatures=SWEEP, threads: int
                                   {"model": name, "T": T, "kind": "ce", "default_T": T == col.temperature})
                 else:
                     add_batch(name, decode_to_ab(raw, pts, None, shape), {"model": name, "T": None, "kind": "l2"})
+                # the batch's true ab [N,2,H,W], for the ceiling, true-detail and hint rows
+                ab_true = torch.from_numpy(np.stack([photos[i]["ab"] for i in sub])).permute(0, 3, 1, 2).float()
                 if ceiling:
-                    ab_true = torch.from_numpy(np.stack([photos[i]["ab"] for i in sub])).permute(0, 3, 1, 2).float()
                     add_batch(f"{name} ceiling", ceiling_ab(ab_true, raw.shape[2:]),
                               {"model": name, "T": None, "kind": "ceiling"})
                 if true_detail and col.kind == "ce":
-                    ab_true = torch.from_numpy(np.stack([photos[i]["ab"] for i in sub])).permute(0, 3, 1, 2).float()
                     add_batch(f"{name} + true detail",
                               with_true_detail(decode_annealed_torch(torch.from_numpy(raw).float(), pts,
                                                                      col.temperature), ab_true),
                               {"model": name, "T": col.temperature, "kind": "oracle"})
                 if col.takes_hints and hint_counts:
-                    ab_true = torch.from_numpy(np.stack([photos[i]["ab"] for i in sub])).permute(0, 3, 1, 2).float()
                     for n_hints in hint_counts:
                         hint_maps = true_colour_hints(ab_true, col.model_hw(*shape), n_hints, hint_seed, sub[0])
                         # no hints is an all-zero map: the output computed above
