@@ -11,6 +11,13 @@ fine-tuned one often keeps most of both. Both checkpoints must be the same netwo
   python -m training.interpolate --a init.pt --b runs/street/last.pt --alpha 0.5 --out wise50.pt
   python -m training.export --checkpoint wise50.pt --out wise50.onnx ...
 
+B may also have grown a stage A lacks, as when it was trained with `--init A --arch
+'{"out_stride": 2}'` (A's config is then a part of B's, with the same values): for every
+tensor B has and A does not, A's value is what B's network is built with, if that is zero (a
+head that starts at zero, so the grown network starts at A's output), and B's own value
+otherwise. So alpha = 0 is A's output, alpha = 1 is B, and in between the new stage's trained
+layers feed a head scaled by alpha.
+
 The result has no optimizer state: start further training from it with `--init`, not `--resume`.
 """
 from __future__ import annotations
@@ -26,16 +33,36 @@ def _state(ck: dict) -> dict:
     return ck.get("ema") or ck["model"]
 
 
+def _grown_start(a_state: dict, b: dict) -> dict:
+    """A's tensors completed with the values B's network starts with where they are zero, and B's
+    trained values elsewhere (see the module's docstring)."""
+    from training.model import build_model
+
+    fresh = build_model(b["config"]).state_dict()
+    sb = _state(b)
+    out = dict(a_state)
+    for name in sb.keys() - a_state.keys():
+        f = fresh.get(name)
+        out[name] = torch.zeros_like(sb[name]) if f is not None and f.is_floating_point() and not f.any() else sb[name]
+    return out
+
+
 def interpolate(a: dict, b: dict, alpha: float) -> dict:
     """The checkpoint (1 - alpha) * a + alpha * b; raises ValueError where a and b differ in kind."""
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
-    if a.get("config") != b.get("config"):
+    ca, cb = a.get("config") or {}, b.get("config") or {}
+    grown = ca != cb and bool(ca) and all(k in cb and cb[k] == v for k, v in ca.items())
+    if ca != cb and not grown:
         raise ValueError(f"the checkpoints are different networks: {a.get('config')} vs {b.get('config')}")
     pa, pb = a.get("prior"), b.get("prior")
     if (pa is None) != (pb is None) or (pa is not None and not np.allclose(pa, pb, rtol=1e-5, atol=1e-12)):
         raise ValueError("the checkpoints were trained with different priors; their head biases do not mix")
     sa, sb = _state(a), _state(b)
+    if grown:
+        if sa.keys() - sb.keys():
+            raise ValueError(f"B's network lacks tensors of A's (e.g. {sorted(sa.keys() - sb.keys())[:5]})")
+        sa = _grown_start(sa, b)
     if sa.keys() != sb.keys():
         missing = sorted(set(sa) ^ set(sb))[:5]
         raise ValueError(f"the checkpoints hold different tensors (e.g. {missing})")

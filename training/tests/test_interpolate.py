@@ -70,3 +70,47 @@ def test_refuses_what_does_not_mix(pair):
     short = dict(b, model={k: v for k, v in b["model"].items() if k != "head.bias"})
     with pytest.raises(ValueError, match="different tensors"):
         interpolate(a, short, 0.5)
+
+
+def grown_pair():
+    """A: a 1/4-grid network; B: A grown to a 1/2 grid (`--arch '{"out_stride": 2}'`) and trained."""
+    prior = np.full(313, 1 / 313)
+    a = checkpoint(0, prior)
+    torch.manual_seed(5)
+    m = build_model({**CONFIG, "out_stride": 2})
+    m.load_state_dict(a["model"], strict=False)
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            p.add_(torch.randn_like(p) * 0.02)   # "trained": every tensor moved, the zero head too
+    b = {"model": m.state_dict(), "config": m.config, "prior": prior.copy(), "state": {"step": 9, "epoch": 2},
+         "args": {"name": "t"}}
+    return a, b
+
+
+def run(ck, size=64):
+    model = build_model(ck["config"])
+    model.load_state_dict(ck["model"])
+    model.eval()
+    torch.manual_seed(11)
+    L = torch.rand(1, 1, size, size) * 100
+    with torch.no_grad():
+        return model(L, torch.zeros(1, 3, size, size))
+
+
+def test_a_stage_grown_by_b_starts_at_zero_where_b_started_there():
+    a, b = grown_pair()
+    start, end, mid = (interpolate(a, b, x) for x in (0.0, 1.0, 0.5))
+    # alpha 0 is A's output on the finer grid; alpha 1 is B
+    up = torch.nn.functional.interpolate(run(a), scale_factor=2, mode="bilinear", align_corners=False)
+    assert torch.allclose(run(start), up, atol=1e-4)
+    assert torch.allclose(run(end), run(b), atol=1e-5)
+    # the grown stage: its zero-started head scaled by alpha, its other layers B's own
+    assert torch.allclose(mid["model"]["fine_head.weight"], b["model"]["fine_head.weight"] * 0.5, atol=1e-7)
+    assert torch.equal(mid["model"]["fine_proj.weight"], b["model"]["fine_proj.weight"])
+    w = "head.weight"
+    assert torch.allclose(mid["model"][w], (a["model"][w] + b["model"][w]) / 2, atol=1e-7)
+    # A's config must be a part of B's, with the same values
+    with pytest.raises(ValueError, match="different networks"):
+        interpolate(dict(a, config={**a["config"], "d1": 64}), b, 0.5)
+    with pytest.raises(ValueError, match="different networks"):
+        interpolate(b, a, 0.5)
