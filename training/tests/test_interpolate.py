@@ -114,3 +114,7 @@ def test_a_stage_grown_by_b_starts_at_zero_where_b_started_there():
         interpolate(dict(a, config={**a["config"], "d1": 64}), b, 0.5)
     with pytest.raises(ValueError, match="different networks"):
         interpolate(b, a, 0.5)
+    # a grown B that lost one of A's tensors does not mix either
+    short = dict(b, model={k: v for k, v in b["model"].items() if k != "head.bias"})
+    with pytest.raises(ValueError, match="different tensors"):
+        interpolate(a, short, 0.5)
