@@ -105,15 +105,16 @@ impl<'a> AbUpsampler<'a> {
         let (b0, b1) = (&self.b_rows[y0..y0 + w], &self.b_rows[y1..y1 + w]);
         let conv = &self.conv;
         let n_all = l.len().min(w).min(out.len() / C);
+        // The block's values, written before they are read (kept across blocks: not zeroed again).
+        let (mut av, mut bv) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
+        let mut idx = [[0u32; BLOCK]; 3];
+        let mut inside = [0u8; BLOCK];
+        let mut at = [0u8; BLOCK];
         let mut start = 0;
         while start < n_all {
             let n = BLOCK.min(n_all - start);
             let lb = &l[start..start + n];
             let (a0, a1, b0, b1) = (&a0[start..start + n], &a1[start..start + n], &b0[start..start + n], &b1[start..start + n]);
-            let mut av = [0.0f32; BLOCK];
-            let mut bv = [0.0f32; BLOCK];
-            let mut idx = [[0u32; BLOCK]; 3];
-            let mut inside = [0u8; BLOCK];
             for i in 0..n {
                 let a = a0[i] + (a1[i] - a0[i]) * wy;
                 let b = b0[i] + (b1[i] - b0[i]) * wy;
@@ -126,17 +127,21 @@ impl<'a> AbUpsampler<'a> {
                 }
             }
             let ob = &mut out[start * C..(start + n) * C];
-            // Pixels outside the gamut are gathered (branch-free) and mapped together.
+            // One table read per channel; the positions of the pixels outside the gamut are
+            // gathered (branch-free), and then those pixels mapped together.
             let mut outside = 0usize;
-            let (mut at, mut ol, mut oa, mut obb) = ([0u8; BLOCK], [0.0f32; BLOCK], [0.0f32; BLOCK], [0.0f32; BLOCK]);
             for (i, px) in ob.chunks_exact_mut(C).enumerate() {
-                px[0] = conv.fine_code(idx[0][i]);
-                px[1] = conv.fine_code(idx[1][i]);
-                px[2] = conv.fine_code(idx[2][i]);
-                (at[outside], ol[outside], oa[outside], obb[outside]) = (i as u8, lb[i], av[i], bv[i]);
+                let i = i & (BLOCK - 1);
+                px[..3].copy_from_slice(&[conv.fine_code(idx[0][i]), conv.fine_code(idx[1][i]), conv.fine_code(idx[2][i])]);
+                at[outside & (BLOCK - 1)] = i as u8;
                 outside += 1 - inside[i] as usize;
             }
             if outside > 0 {
+                let (mut ol, mut oa, mut obb) = ([0.0f32; BLOCK], [0.0f32; BLOCK], [0.0f32; BLOCK]);
+                for (k, &i) in at[..outside].iter().enumerate() {
+                    let i = i as usize & (BLOCK - 1);
+                    (ol[k], oa[k], obb[k]) = (lb[i], av[i], bv[i]);
+                }
                 let mut mapped = [[0u8; 3]; BLOCK];
                 conv.map_outside(&ol[..outside], &oa[..outside], &obb[..outside], &mut mapped[..outside]);
                 for (&i, rgb) in at[..outside].iter().zip(&mapped) {

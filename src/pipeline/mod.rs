@@ -8,6 +8,8 @@ mod memory;
 mod output;
 mod png;
 mod serve;
+#[cfg(test)]
+mod speed;
 
 use std::time::{Duration, Instant};
 
