@@ -41,8 +41,8 @@ fn serve(args: ServeArgs, started: Instant) -> ExitCode {
         app.spawn_warm_up();
         app.run_until_stopped().await
     });
-    // The drain is over (or timed out): inference still running on blocking threads is not
-    // waited for beyond this.
+    // The drain is over (or timed out): jobs still running on the models' workers are not waited
+    // for beyond this.
     rt.shutdown_timeout(Duration::from_secs(1));
     match served {
         Ok(()) => ExitCode::SUCCESS,

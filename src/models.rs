@@ -194,7 +194,7 @@ impl Models {
                 return Err(ModelsError::Duplicate(src.name.clone()));
             }
             let engine = Arc::new(Engine::load(src, opts)?);
-            let queue = ModelQueue::new(engine.info().pool_size, queue);
+            let queue = ModelQueue::new(engine.name(), engine.info().pool_size, queue);
             models.insert(src.name.clone(), Served { engine, queue });
         }
         let default = match (&args.choice.default_model, EMBEDDED_DEFAULT.filter(|_| !args.no_embedded_models)) {

@@ -4,8 +4,8 @@
 //!
 //! - [`ModelQueue`] (in `queue.rs`), one per model, held beside its `engine::Engine` in
 //!   `models::Models`: the places for its requests, running or queued (`--pool-size` +
-//!   `--queue`, counted in [`Slots`]; 503 when all are taken), the wait for a turn on one of its
-//!   sessions until the request's deadline, the queue depth and the sessions in use.
+//!   `--queue`, counted in [`Slots`]; 503 when all are taken), its queue of jobs and the workers
+//!   that run them (one per session), the queue depth and the sessions in use.
 //! - [`MemoryBudget`]: bytes shared by every request (`--memory-budget`). A request reserves what
 //!   the pipeline will hold for it at its peak, estimated from the image header before decoding
 //!   (`pipeline::memory_cost`), and keeps only its encoded answer reserved once that is made.

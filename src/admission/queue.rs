@@ -1,15 +1,20 @@
 //! One model's admission queue, [`ModelQueue`]: the places it takes requests into (running or
-//! queued, `--pool-size` + `--queue`), the wait for a turn on one of its sessions with the
-//! request's deadline, and the queue depth. It counts sessions but never touches them: the
-//! sessions themselves, and running the model on one, are `crate::engine::Engine`'s, and the
-//! queue is held beside its engine in `crate::models::Models`.
+//! queued, `--pool-size` + `--queue`), its workers, and the queue depth. A model has one worker
+//! thread per session; a request's whole work (decode, the model, encoding) is one job, queued
+//! here and run by the first free worker from start to end. The workers stay busy while jobs are
+//! waiting, so under load no thread sleeps between two requests and no request waits for a
+//! sleeping thread to be woken (with a blocking task per request and a turn handed between
+//! them, 3 to 6% of a 2-core machine stayed idle under load: bench/REPORT.md). The queue never
+//! touches the sessions: a worker runs the model through `crate::engine::Engine`, whose pool has
+//! a session for each worker; the queue is held beside its engine in `crate::models::Models`.
 
-use std::future::Future;
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::oneshot;
 
 use super::{Slot, Slots};
 
@@ -17,59 +22,123 @@ use super::{Slot, Slots};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Overloaded;
 
-/// No session came free for the request: its deadline passed while it waited, or it was gone
-/// (its client went away). The model was not run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct NoTurn;
+/// A job ended without an answer: it panicked (the worker survives it), saying this.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the job panicked: {0}")]
+pub(crate) struct Panicked(pub(crate) String);
 
-/// The requests one model takes on, and their turns on its `pool_size` sessions.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The requests one model takes on, and the workers that run them.
 #[derive(Debug)]
 pub struct ModelQueue {
     pool_size: usize,
     /// Places for requests running or queued (`pool_size` + queue).
     slots: Arc<Slots>,
-    /// One permit per session: a request holds one from its turn until its inference is over.
-    turns: Semaphore,
-    /// Requests waiting for a turn now.
-    waiting: AtomicUsize,
+    shared: Arc<Shared>,
 }
 
-/// A turn on one of the model's sessions, held while the request runs the model; the next
-/// waiting request gets it on drop.
-#[derive(Debug)]
-pub(crate) struct Turn<'a>(#[allow(dead_code)] SemaphorePermit<'a>);
+struct Shared {
+    jobs: Mutex<Jobs>,
+    /// Signalled when a job is queued or the queue closes.
+    queued: Condvar,
+    /// Jobs waiting now (kept beside `jobs` for a read without the lock).
+    waiting: AtomicUsize,
+    /// Jobs running now.
+    running: AtomicUsize,
+}
 
-/// One request waiting for a turn; counted in `queue_depth` until dropped, however the wait ends
-/// (a turn, the deadline, or the request future dropped when its client goes away).
-struct Waiting<'a>(&'a AtomicUsize);
-
-impl<'a> Waiting<'a> {
-    fn enter(count: &'a AtomicUsize) -> Self {
-        count.fetch_add(1, Ordering::AcqRel);
-        Self(count)
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("waiting", &self.waiting).field("running", &self.running).finish()
     }
 }
 
-impl Drop for Waiting<'_> {
+#[derive(Default)]
+struct Jobs {
+    queue: VecDeque<(u64, Job)>,
+    next_id: u64,
+    closed: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Jobs> {
+        // A job runs outside the lock: nothing panics while it is held.
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A worker: takes the oldest job, runs it, and again, until the queue closes.
+    fn work(&self) {
+        loop {
+            let job = {
+                let mut jobs = self.lock();
+                loop {
+                    if let Some((_, job)) = jobs.queue.pop_front() {
+                        self.waiting.store(jobs.queue.len(), Ordering::Release);
+                        self.running.fetch_add(1, Ordering::AcqRel);
+                        break job;
+                    }
+                    if jobs.closed {
+                        return;
+                    }
+                    jobs = self.queued.wait(jobs).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            // A job's panic is caught in the job, and answered; this catch is only a safety net.
+            let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
+            self.running.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// A job in the queue: taken out of it when its request is dropped before a worker took it (its
+/// client went away, or its deadline passed), so that what it holds is given back at once.
+struct Queued<'a> {
+    shared: &'a Shared,
+    id: u64,
+}
+
+impl Drop for Queued<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        let mut jobs = self.shared.lock();
+        if let Some(at) = jobs.queue.iter().position(|(id, _)| *id == self.id) {
+            let job = jobs.queue.remove(at);
+            self.shared.waiting.store(jobs.queue.len(), Ordering::Release);
+            drop(jobs);
+            drop(job);
+        }
     }
 }
 
 impl ModelQueue {
-    /// The queue of a model with `pool_size` sessions that takes on `queue` more waiting requests.
-    pub(crate) fn new(pool_size: usize, queue: usize) -> Arc<Self> {
-        Arc::new(Self { pool_size, slots: Slots::new(pool_size + queue), turns: Semaphore::new(pool_size), waiting: AtomicUsize::new(0) })
+    /// The queue of a model with `pool_size` sessions that takes on `queue` more waiting
+    /// requests; starts its `pool_size` workers (threads named after `model`).
+    pub(crate) fn new(model: &str, pool_size: usize, queue: usize) -> Arc<Self> {
+        let pool_size = pool_size.max(1);
+        let shared = Arc::new(Shared {
+            jobs: Mutex::new(Jobs::default()),
+            queued: Condvar::new(),
+            waiting: AtomicUsize::new(0),
+            running: AtomicUsize::new(0),
+        });
+        for i in 0..pool_size {
+            let shared = shared.clone();
+            // The OS keeps 15 bytes of a thread's name: the model's first characters and the index.
+            let stem: String = model.chars().filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).take(10).collect();
+            let name = format!("{stem}-{i}");
+            std::thread::Builder::new().name(name).spawn(move || shared.work()).expect("a worker thread for the model");
+        }
+        Arc::new(Self { pool_size, slots: Slots::new(pool_size + queue), shared })
     }
 
-    /// Requests waiting for a free session now.
+    /// Requests waiting for a worker now.
     pub fn queue_depth(&self) -> usize {
-        self.waiting.load(Ordering::Acquire)
+        self.shared.waiting.load(Ordering::Acquire)
     }
 
-    /// Sessions held by requests now (running, or about to run).
+    /// Sessions in use now: requests a worker is running.
     pub fn sessions_in_use(&self) -> usize {
-        self.pool_size - self.turns.available_permits()
+        self.shared.running.load(Ordering::Acquire).min(self.pool_size)
     }
 
     /// Takes a place among the requests this model takes on (pool + queue), or says the model
@@ -83,25 +152,45 @@ impl ModelQueue {
         self.slots.is_full()
     }
 
-    /// Waits on the calling thread, which must be a blocking thread of a tokio runtime, for a
-    /// turn on a session: until `deadline`, or until `gone` resolves (the request was dropped:
-    /// its client went away), and then there is no turn. Returns the turn and how long it took.
-    pub(crate) fn wait_blocking(&self, deadline: Instant, gone: impl Future<Output = ()>) -> Result<(Turn<'_>, Duration), NoTurn> {
-        let start = Instant::now();
-        let permit = {
-            let _waiting = Waiting::enter(&self.waiting);
-            tokio::runtime::Handle::current().block_on(async {
-                tokio::select! {
-                    // A request that is gone never gets a turn, even with a session free.
-                    biased;
-                    _ = gone => None,
-                    p = tokio::time::timeout_at(deadline.into(), self.turns.acquire()) => p.ok(),
-                }
-            })
+    /// Runs `job` on the first free worker and returns its answer; `job` is told how long it
+    /// waited for the worker. Dropping the future before a worker took the job takes it out of
+    /// the queue (it never runs, and what it owns is dropped then); a job already taken runs to
+    /// its end, unless its request was dropped in the moment between (it is not started then).
+    pub(crate) async fn run<T: Send + 'static>(&self, job: impl FnOnce(Duration) -> T + Send + 'static) -> Result<T, Panicked> {
+        let (tx, rx) = oneshot::channel();
+        let queued_at = Instant::now();
+        let job: Job = Box::new(move || {
+            if !tx.is_closed() {
+                let waited = queued_at.elapsed();
+                let answer = std::panic::catch_unwind(AssertUnwindSafe(|| job(waited))).map_err(|payload| {
+                    let text = payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned());
+                    Panicked(text.unwrap_or_else(|| "(no message)".into()))
+                });
+                let _ = tx.send(answer);
+            }
+        });
+        let id = {
+            let mut jobs = self.shared.lock();
+            let id = jobs.next_id;
+            jobs.next_id += 1;
+            jobs.queue.push_back((id, job));
+            self.shared.waiting.store(jobs.queue.len(), Ordering::Release);
+            id
         };
-        // The semaphore is never closed (nothing here closes it): `acquire` only ends with a permit.
-        let permit = permit.ok_or(NoTurn)?.expect("the turns semaphore is never closed");
-        Ok((Turn(permit), start.elapsed()))
+        self.shared.queued.notify_one();
+        let queued = Queued { shared: &self.shared, id };
+        let answer = rx.await;
+        // Answered, or its sender dropped: a worker took the job, nothing is left to take out.
+        std::mem::forget(queued);
+        answer.unwrap_or_else(|_| Err(Panicked("the job ended without an answer".into())))
+    }
+}
+
+impl Drop for ModelQueue {
+    /// The workers end once the jobs queued before are done.
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.queued.notify_all();
     }
 }
 
@@ -110,28 +199,45 @@ mod tests {
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn turns_are_counted_and_the_deadline_ends_the_wait() {
-        let queue = ModelQueue::new(1, 1);
+    async fn jobs_run_on_the_workers_and_queued_ones_can_be_dropped() {
+        let queue = ModelQueue::new("test", 1, 1);
         let (a, b) = (queue.admit().unwrap(), queue.admit().unwrap());
         assert_eq!(queue.admit().err(), Some(Overloaded));
         assert!(queue.is_full());
+        // The only worker is held until `release` is sent.
+        let (release, hold) = std::sync::mpsc::channel::<()>();
         let q = queue.clone();
-        tokio::task::spawn_blocking(move || {
-            let far = Instant::now() + Duration::from_secs(10);
-            let (turn, _) = q.wait_blocking(far, std::future::pending()).unwrap();
-            assert_eq!(q.sessions_in_use(), 1);
-            // The only session is taken: the second waits, counted, until its deadline.
-            let soon = Instant::now() + Duration::from_millis(50);
-            assert_eq!(q.wait_blocking(soon, std::future::pending()).err(), Some(NoTurn));
-            assert_eq!(q.queue_depth(), 0);
-            drop(turn);
-            // A request that is gone gets no turn, even with the session free.
-            assert_eq!(q.wait_blocking(far, std::future::ready(())).err(), Some(NoTurn));
-            assert_eq!(q.sessions_in_use(), 0);
-        })
-        .await
-        .unwrap();
+        let first = tokio::spawn(async move { q.run(move |_| hold.recv().map(|_| std::thread::current().name().map(String::from))).await });
+        while queue.sessions_in_use() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // A second job waits, counted, and dropping its future takes it out: it never runs.
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        let second = queue.run(move |_| r.fetch_add(1, Ordering::AcqRel));
+        assert!(tokio::time::timeout(Duration::from_millis(50), second).await.is_err());
+        assert_eq!(queue.queue_depth(), 0);
+        // A third waits until the worker is free, and is told how long it waited.
+        let q = queue.clone();
+        let third = tokio::spawn(async move { q.run(|waited| waited).await });
+        while queue.queue_depth() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        release.send(()).unwrap();
+        assert_eq!(first.await.unwrap().unwrap().unwrap().as_deref(), Some("test-0"));
+        assert!(third.await.unwrap().unwrap() >= Duration::from_millis(20));
+        assert_eq!(ran.load(Ordering::Acquire), 0, "the dropped job ran");
+        assert_eq!((queue.queue_depth(), queue.sessions_in_use()), (0, 0));
         drop((a, b));
         assert!(!queue.is_full());
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_answers_panicked_and_the_worker_goes_on() {
+        let queue = ModelQueue::new("test", 1, 0);
+        assert_eq!(queue.run(|_| -> u32 { panic!("a job that panics") }).await, Err(Panicked("a job that panics".into())));
+        assert_eq!(queue.run(|_| 7).await, Ok(7));
+        assert_eq!(queue.sessions_in_use(), 0);
     }
 }

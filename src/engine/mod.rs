@@ -3,11 +3,11 @@
 //! the model contract detected from the input and output shapes (`contract.rs`), what the model
 //! says of itself (`info.rs`), one inference (`run.rs`), and warm-up.
 //!
-//! Admission is not here: how many requests a model takes on (pool + queue), the wait for a turn
-//! on a session until the request's deadline, and the queue depth are the model's
+//! Admission is not here: how many requests a model takes on (pool + queue), the queue of its
+//! requests and the workers that run them (one per session), and the queue depth are the model's
 //! `crate::admission::ModelQueue`, held beside its engine in `crate::models::Models`. The server
-//! waits there first (`pipeline::serve`) and then runs the model here; the command line runs it
-//! here directly.
+//! runs each request as one job on a worker there (`pipeline::serve`), which runs the model here;
+//! the command line runs it here directly.
 
 mod contract;
 mod info;

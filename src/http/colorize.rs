@@ -1,8 +1,8 @@
 //! `POST /colorize`: everything decided from the request line and headers first (before the body
-//! is read), then the body, and the rest in one blocking task (`pipeline::serve`): the memory
-//! reservation from the image header, and the pipeline's three stages (prepare, model, finish).
-//! A model's places and the wait for its sessions are its `admission::ModelQueue`; the model
-//! itself runs on its `engine::Engine`.
+//! is read), then the body, and the rest as one job on one of the model's workers
+//! (`pipeline::serve`): the memory reservation from the image header, and the pipeline's three
+//! stages (prepare, model, finish). A model's places, its queue and its workers are its
+//! `admission::ModelQueue`; the model itself runs on its `engine::Engine`.
 
 mod query;
 
@@ -23,16 +23,12 @@ use crate::engine::{Engine, OutputKind};
 use crate::hints;
 use crate::models::Served;
 use crate::params::{JpegQuality, OutputFormat, Temperature};
-use crate::pipeline::{self, InferError, Limits, OutputOptions};
+use crate::pipeline::{self, Limits, OutputOptions};
 use query::{negotiate, parse_query, ColorizeQuery};
 
 fn server_timing(t: &pipeline::Timings) -> String {
     let stages: Vec<String> = t.stages().iter().map(|(name, d)| format!("{name};dur={:.2}", d.as_secs_f64() * 1000.0)).collect();
     stages.join(", ")
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Problem> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Problem::internal_error("a pipeline stage panicked", &e))
 }
 
 /// Colorize an image.
@@ -82,7 +78,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 )]
 pub async fn colorize(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery, req: Request) -> Response {
     let deadline = Instant::now() + state.deadline;
-    match tokio::time::timeout_at(deadline.into(), colorize_inner(state.clone(), query, req, deadline)).await {
+    match tokio::time::timeout_at(deadline.into(), colorize_inner(state.clone(), query, req)).await {
         Ok(Ok(resp)) => resp,
         Ok(Err(problem)) => problem.into_response(),
         Err(_) => {
@@ -157,7 +153,7 @@ fn memory_refused(state: &AppState, refusal: Refusal, never: impl FnOnce(u64, u6
     }
 }
 
-async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Request, deadline: Instant) -> Result<Response, Problem> {
+async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Request) -> Result<Response, Problem> {
     let (parts, body) = req.into_parts();
     let body_deadline = Instant::now() + state.body_timeout;
     let Checked { body_kind, engine, queue, format, temperature, quality, fault } = match check(&state, query.as_deref(), &parts.headers) {
@@ -191,21 +187,21 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
     let hint_count = hints.len();
     let slot = queue.admit().map_err(|_| overloaded(&state))?;
 
-    // One blocking task runs the rest: the header, the memory it will cost reserved before any
-    // pixel is decoded, decoding, the wait for a session, the model and the encoding. It owns the
-    // reservation and the place while it runs: a request whose client has gone keeps them until
-    // the task ends, as the memory and the CPU are in use (but the model does not start).
+    // One job on one of the model's workers runs the rest: the header, the memory it will cost
+    // reserved before any pixel is decoded, decoding, the model and the encoding. The job owns
+    // the reservation and the place: a request dropped (its client gone, or its deadline passed)
+    // before a worker took its job gives both back at once, and its job never runs; one whose
+    // job is running keeps them until the job ends, as the memory and the CPU are in use.
     let limits: Limits = state.limits;
     let hold = (fault == Some(Fault::Slow)).then_some(Duration::from_secs(2));
     let opts = OutputOptions { temperature, format, quality };
-    let (_present, mut gone) = pipeline::Gone::pair();
     let (eng, st) = (engine.clone(), state.clone());
-    let (done, mut reservation, _slot) = blocking(move || {
+    let job = move |waited| {
         if fault == Some(Fault::Panic) {
             panic!("fault injection: panic inside the pipeline");
         }
         let mut reservation = reservation;
-        let done = pipeline::serve(&image, &limits, &eng, &queue, &hints, &opts, deadline, hold, &mut gone, |header| {
+        let done = pipeline::serve(&image, &limits, &eng, &hints, &opts, waited, hold, |header| {
             let (mh, mw) = eng.input_size_for(header.width, header.height);
             let cost = pipeline::memory_cost(header, format, upload_bytes, eng.model_bytes(mh, mw));
             reservation.resize(cost).map_err(|refusal| {
@@ -223,16 +219,12 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
             })
         });
         (done, reservation, slot)
-    })
-    .await?;
+    };
+    let (done, mut reservation, _slot) = queue.run(job).await.map_err(|e| Problem::internal_error("a pipeline stage panicked", &e))?;
     let done = done.map_err(|e| match e {
         pipeline::ServeError::Refused(problem) => problem,
         pipeline::ServeError::Pipeline(e) => Problem::from(e),
-        pipeline::ServeError::Infer(InferError::Deadline) => {
-            state.metrics.rejected.with_label_values(&["deadline"]).inc();
-            Problem::deadline(state.deadline.as_millis() as u64)
-        }
-        pipeline::ServeError::Infer(e @ InferError::Engine(_)) => Problem::internal_error("inference failed", &e),
+        pipeline::ServeError::Infer(e) => Problem::internal_error("inference failed", &e),
     })?;
     state.metrics.input_megapixels.observe(done.megapixels());
     state.metrics.observe_stages(engine.name(), &done.timings);

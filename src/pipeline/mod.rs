@@ -19,7 +19,7 @@ use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer
 pub use decode::{decode, jpeg_is_complete, open, probe, Header, Lightness, Opened};
 pub use memory::{bytes_per_pixel, memory_cost, model_bytes_per_pixel, REQUEST_OVERHEAD_BYTES};
 pub use output::encode;
-pub(crate) use serve::{serve, Gone, InferError, ServeError};
+pub(crate) use serve::{serve, ServeError};
 
 use crate::engine::{Engine, EngineError, ModelOutput};
 use crate::hints::{self, ColourHint};

@@ -18,6 +18,10 @@ fn cost_of(app: &TestApp, body: &[u8]) -> u64 {
     pipeline::memory_cost(&header, OutputFormat::Png, body.len(), engine.model_bytes(h, w))
 }
 
+async fn post_owned(client: reqwest::Client, url: String, body: Vec<u8>) -> reqwest::Result<reqwest::Response> {
+    client.post(url).header("content-type", "image/png").body(body).send().await
+}
+
 async fn post(app: &TestApp, body: Vec<u8>, fault: Option<&str>) -> reqwest::Response {
     let mut req = app.colorize_request("", "image/png", body);
     if let Some(f) = fault {
@@ -46,40 +50,53 @@ async fn wait_for_reserved(app: &TestApp, at_least: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_does_not_fit_now_gets_503_and_what_never_fits_gets_422() {
     let body = gray_png(64, 64);
-    // Room for two such requests, not three.
+    let slow = |app: &TestApp| {
+        let (client, url, body) = (app.client.clone(), app.url("/colorize"), body.clone());
+        tokio::spawn(async move {
+            client.post(url).header("content-type", "image/png").header("x-colorizer-fault", "slow").body(body).send().await
+        })
+    };
     let probe_app = spawn(&[]).await;
     let cost = cost_of(&probe_app, &body);
+    // A request reserves its body while it is queued and what the image will cost once a worker
+    // takes it: one holds the only worker for 2 s, a second waits with its body reserved.
     let budget = (cost * 5 / 2).to_string();
     let app = spawn(&["--pool-size", "1", "--fault-injection", "--memory-budget", &budget]).await;
     assert_eq!(metric(&app, "colorizer_memory_budget_bytes").await, Some(budget.parse::<f64>().unwrap()));
-    // One holds the only session for 2 s, a second waits for it: both hold their reservation.
-    let a = tokio::spawn({
-        let (client, url, body) = (app.client.clone(), app.url("/colorize"), body.clone());
-        async move { client.post(url).header("content-type", "image/png").header("x-colorizer-fault", "slow").body(body).send().await }
-    });
-    wait_for_reserved(&app, cost).await;
     let queue = app.state.models.queue(None).unwrap().clone();
+    let a = slow(&app);
+    wait_for_reserved(&app, cost).await;
     while queue.sessions_in_use() == 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let b = tokio::spawn({
-        let (client, url, body) = (app.client.clone(), app.url("/colorize"), body.clone());
-        async move { client.post(url).header("content-type", "image/png").body(body).send().await }
-    });
-    wait_for_reserved(&app, 2 * cost).await;
-    assert_eq!(metric(&app, "colorizer_memory_reserved_bytes").await, Some((2 * cost) as f64));
-    // A third does not fit now.
-    let c = post(&app, body.clone(), None).await;
-    assert!(c.headers().get("retry-after").is_some());
-    let p = expect_problem(c, 503).await;
-    assert!(p["detail"].as_str().unwrap().contains("memory"), "{p}");
-    assert_eq!(metric(&app, "colorizer_rejected_total{reason=\"memory\"}").await, Some(1.0));
+    let b = tokio::spawn(post_owned(app.client.clone(), app.url("/colorize"), body.clone()));
+    while queue.queue_depth() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(app.state.budget.reserved(), cost + body.len() as u64, "the queued request holds its body only");
+    assert_eq!(metric(&app, "colorizer_memory_reserved_bytes").await, Some((cost + body.len() as u64) as f64));
     for t in [a, b] {
         let resp = t.await.unwrap().unwrap();
         assert_eq!(resp.status(), 200);
         resp.bytes().await.unwrap();
     }
-    // Everything is given back, and the third now fits.
+    wait_for_nothing_reserved(&app).await;
+
+    // Room for one such request, not two: with one on a worker, a second on the other worker
+    // does not fit now.
+    let budget = (cost * 3 / 2).to_string();
+    let app = spawn(&["--pool-size", "2", "--fault-injection", "--memory-budget", &budget]).await;
+    let a = slow(&app);
+    wait_for_reserved(&app, cost).await;
+    let c = post(&app, body.clone(), None).await;
+    assert!(c.headers().get("retry-after").is_some());
+    let p = expect_problem(c, 503).await;
+    assert!(p["detail"].as_str().unwrap().contains("memory"), "{p}");
+    assert_eq!(metric(&app, "colorizer_rejected_total{reason=\"memory\"}").await, Some(1.0));
+    let resp = a.await.unwrap().unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.bytes().await.unwrap();
+    // Everything is given back, and the second now fits.
     wait_for_nothing_reserved(&app).await;
     let resp = post(&app, body.clone(), None).await;
     assert_eq!(resp.status(), 200);
