@@ -115,7 +115,7 @@ fn exp_nonpositive(x: f32) -> f32 {
 /// Logits shaped like a trained model's (a `[313, height, width]` output): each pixel's
 /// distribution peaks at an ab point that drifts across the image and falls off with distance.
 #[cfg(test)]
-fn peaked_logits(height: usize, width: usize) -> Vec<f32> {
+pub(crate) fn peaked_logits(height: usize, width: usize) -> Vec<f32> {
     let hw = height * width;
     let mut z = vec![0.0; NUM_BINS * hw];
     for p in 0..hw {

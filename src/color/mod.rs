@@ -9,6 +9,8 @@ mod pts_in_hull;
 mod rgb8;
 mod upsample;
 
+#[cfg(test)]
+pub(crate) use decode::peaked_logits;
 pub use decode::{annealed_mean, AbPlanes};
 pub use lab::{gray_l_table, lab_to_srgb, srgb8_to_lab, srgb_to_l};
 pub use pts_in_hull::PTS_IN_HULL;

@@ -2,7 +2,7 @@
 //! beside the model for one small photo, stage by stage, on one thread (what decides 256 px at
 //! c = 8 against raw ONNX Runtime, `bench/REPORT.md`). `STAGES_PHOTO` names a JPEG (default: a
 //! synthetic 256 x 256 gray photo) and `STAGES_LOGITS` a raw little-endian f32 `[313, h, w]`
-//! file of the model's output for it (default: peaked logits of a 40 x 40 grid).
+//! file of the model's output for it (default: `color::peaked_logits` of a 40 x 40 grid).
 
 use std::time::Instant;
 
@@ -25,19 +25,6 @@ fn synthetic_photo() -> Vec<u8> {
     out
 }
 
-fn peaked(h: usize, w: usize) -> Vec<f32> {
-    let hw = h * w;
-    let mut z = vec![0.0; NUM_BINS * hw];
-    for p in 0..hw {
-        let (y, x) = ((p / w) as f32 / h as f32, (p % w) as f32 / w as f32);
-        let mode = [60.0 * x - 30.0, 80.0 * y - 20.0];
-        for (q, c) in crate::color::PTS_IN_HULL.iter().enumerate() {
-            z[q * hw + p] = 4.0 - ((c[0] - mode[0]).powi(2) + (c[1] - mode[1]).powi(2)).sqrt() / 8.0;
-        }
-    }
-    z
-}
-
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -49,7 +36,7 @@ fn small_photo_stages() {
     let photo = std::env::var_os("STAGES_PHOTO").map(|p| std::fs::read(p).expect("STAGES_PHOTO")).unwrap_or_else(synthetic_photo);
     let logits: Vec<f32> = match std::env::var_os("STAGES_LOGITS") {
         Some(p) => std::fs::read(p).expect("STAGES_LOGITS").chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
-        None => peaked(40, 40),
+        None => crate::color::peaked_logits(40, 40),
     };
     let side = ((logits.len() / NUM_BINS) as f64).sqrt() as usize;
     assert_eq!(side * side * NUM_BINS, logits.len(), "square logits only");
