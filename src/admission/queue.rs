@@ -153,16 +153,22 @@ impl ModelQueue {
     }
 
     /// Runs `job` on the first free worker and returns its answer; `job` is told how long it
-    /// waited for the worker. Dropping the future before a worker took the job takes it out of
-    /// the queue (it never runs, and what it owns is dropped then); a job already taken runs to
-    /// its end, unless its request was dropped in the moment between (it is not started then).
-    pub(crate) async fn run<T: Send + 'static>(&self, job: impl FnOnce(Duration) -> T + Send + 'static) -> Result<T, Panicked> {
+    /// waited for the worker, and gets a test of whether its answer is still wanted (false once
+    /// this future is dropped). Dropping the future before a worker took the job takes it out of
+    /// the queue (it never runs, and what it owns is dropped then); a job already taken runs
+    /// until it asks (or to its end), unless its request was dropped in the moment between (it
+    /// is not started then).
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(Duration, &dyn Fn() -> bool) -> T + Send + 'static,
+    ) -> Result<T, Panicked> {
         let (tx, rx) = oneshot::channel();
         let queued_at = Instant::now();
         let job: Job = Box::new(move || {
             if !tx.is_closed() {
                 let waited = queued_at.elapsed();
-                let answer = std::panic::catch_unwind(AssertUnwindSafe(|| job(waited))).map_err(|payload| {
+                let wanted = || !tx.is_closed();
+                let answer = std::panic::catch_unwind(AssertUnwindSafe(|| job(waited, &wanted))).map_err(|payload| {
                     let text = payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned());
                     Panicked(text.unwrap_or_else(|| "(no message)".into()))
                 });
@@ -207,19 +213,20 @@ mod tests {
         // The only worker is held until `release` is sent.
         let (release, hold) = std::sync::mpsc::channel::<()>();
         let q = queue.clone();
-        let first = tokio::spawn(async move { q.run(move |_| hold.recv().map(|_| std::thread::current().name().map(String::from))).await });
+        let first =
+            tokio::spawn(async move { q.run(move |_, _| hold.recv().map(|_| std::thread::current().name().map(String::from))).await });
         while queue.sessions_in_use() == 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         // A second job waits, counted, and dropping its future takes it out: it never runs.
         let ran = Arc::new(AtomicUsize::new(0));
         let r = ran.clone();
-        let second = queue.run(move |_| r.fetch_add(1, Ordering::AcqRel));
+        let second = queue.run(move |_, _| r.fetch_add(1, Ordering::AcqRel));
         assert!(tokio::time::timeout(Duration::from_millis(50), second).await.is_err());
         assert_eq!(queue.queue_depth(), 0);
         // A third waits until the worker is free, and is told how long it waited.
         let q = queue.clone();
-        let third = tokio::spawn(async move { q.run(|waited| waited).await });
+        let third = tokio::spawn(async move { q.run(|waited, _| waited).await });
         while queue.queue_depth() == 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -236,8 +243,37 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_job_answers_panicked_and_the_worker_goes_on() {
         let queue = ModelQueue::new("test", 1, 0);
-        assert_eq!(queue.run(|_| -> u32 { panic!("a job that panics") }).await, Err(Panicked("a job that panics".into())));
-        assert_eq!(queue.run(|_| 7).await, Ok(7));
+        assert_eq!(queue.run(|_, _| -> u32 { panic!("a job that panics") }).await, Err(Panicked("a job that panics".into())));
+        assert_eq!(queue.run(|_, _| 7).await, Ok(7));
         assert_eq!(queue.sessions_in_use(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_running_job_sees_when_its_answer_is_no_longer_wanted() {
+        let queue = ModelQueue::new("test", 1, 0);
+        let (started, seen) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (s, n) = (started.clone(), seen.clone());
+        let job = queue.run(move |_, wanted| {
+            s.store(1, Ordering::Release);
+            while wanted() {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            n.store(1, Ordering::Release);
+        });
+        let waiting = tokio::spawn(async move {
+            while started.load(Ordering::Acquire) == 0 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
+        // Dropped once the job runs: the job sees it and ends.
+        tokio::select! {
+            _ = job => panic!("the job ended while wanted"),
+            _ = waiting => {}
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while seen.load(Ordering::Acquire) == 0 || queue.sessions_in_use() != 0 {
+            assert!(Instant::now() < deadline, "the job did not see that it is no longer wanted");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 }

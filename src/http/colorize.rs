@@ -196,12 +196,12 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
     let hold = (fault == Some(Fault::Slow)).then_some(Duration::from_secs(2));
     let opts = OutputOptions { temperature, format, quality };
     let (eng, st) = (engine.clone(), state.clone());
-    let job = move |waited| {
+    let job = move |waited, wanted: &dyn Fn() -> bool| {
         if fault == Some(Fault::Panic) {
             panic!("fault injection: panic inside the pipeline");
         }
         let mut reservation = reservation;
-        let done = pipeline::serve(&image, &limits, &eng, &hints, &opts, waited, hold, |header| {
+        let done = pipeline::serve(&image, &limits, &eng, &hints, &opts, waited, wanted, hold, |header| {
             let (mh, mw) = eng.input_size_for(header.width, header.height);
             let cost = pipeline::memory_cost(header, format, upload_bytes, eng.model_bytes(mh, mw));
             reservation.resize(cost).map_err(|refusal| {
@@ -225,6 +225,8 @@ async fn colorize_inner(state: Arc<AppState>, query: Option<String>, req: Reques
         pipeline::ServeError::Refused(problem) => problem,
         pipeline::ServeError::Pipeline(e) => Problem::from(e),
         pipeline::ServeError::Infer(e) => Problem::internal_error("inference failed", &e),
+        // Only when this request was dropped, which is then not answered.
+        pipeline::ServeError::Unwanted => Problem::deadline(state.deadline.as_millis() as u64),
     })?;
     state.metrics.input_megapixels.observe(done.megapixels());
     state.metrics.observe_stages(engine.name(), &done.timings);

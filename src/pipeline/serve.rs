@@ -16,6 +16,8 @@ pub(crate) enum ServeError<E> {
     Pipeline(PipelineError),
     /// The model failed.
     Infer(EngineError),
+    /// The answer was no longer wanted (its request was dropped) before the model started.
+    Unwanted,
 }
 
 impl<E> From<PipelineError> for ServeError<E> {
@@ -27,7 +29,8 @@ impl<E> From<PipelineError> for ServeError<E> {
 /// The whole request on the calling thread, a worker of the model's queue (`waited`: how long
 /// the job waited for it): reads the header once, asks `admit` (what the image will cost is known
 /// from it), decodes from that same reading, runs the model on a session of `engine` (`hold`:
-/// keep the session that long first, test faults only), and encodes.
+/// keep the session that long first, test faults only) unless `wanted` says the answer is no
+/// longer wanted, and encodes.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn serve<E>(
     bytes: &[u8],
@@ -36,6 +39,7 @@ pub(crate) fn serve<E>(
     hints: &[ColourHint],
     opts: &OutputOptions,
     waited: Duration,
+    wanted: &dyn Fn() -> bool,
     hold: Option<Duration>,
     admit: impl FnOnce(&Header) -> Result<(), E>,
 ) -> Result<Colorized, ServeError<E>> {
@@ -43,6 +47,9 @@ pub(crate) fn serve<E>(
     let opened = open(bytes, limits)?;
     admit(&opened.header).map_err(ServeError::Refused)?;
     let prepared = prepare_opened(opened, t0, engine, hints)?;
+    if !wanted() {
+        return Err(ServeError::Unwanted);
+    }
     let t1 = Instant::now();
     if let Some(hold) = hold {
         std::thread::sleep(hold);
