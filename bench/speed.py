@@ -173,6 +173,30 @@ def oha(binary: str, port: int, image: Path, c: int, seconds: float) -> float:
     return ok / seconds
 
 
+def proc_ticks(pid: int) -> int:
+    """utime + stime of a process (all its threads), in clock ticks."""
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(f[11]) + int(f[12])
+
+
+def machine_idle() -> tuple[int, int]:
+    """The machine's idle + iowait ticks and all ticks so far (/proc/stat)."""
+    v = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return v[3] + v[4], sum(v[:8])
+
+
+def accounted(measure, seconds: float, pid: int | None = None) -> tuple[float, float, float | None]:
+    """Runs `measure` (returns images a second over `seconds`), with what it cost: (images a
+    second, share of the machine idle meanwhile, CPU ms of process `pid` per image)."""
+    i0, a0 = machine_idle()
+    t0 = proc_ticks(pid) if pid else 0
+    rate = measure()
+    images = rate * seconds
+    i1, a1 = machine_idle()
+    cpu = (proc_ticks(pid) - t0) * 1000 / os.sysconf("SC_CLK_TCK") / images if pid and images else None
+    return rate, (i1 - i0) / max(a1 - a0, 1), cpu
+
+
 def med(v: list[float]) -> float:
     return statistics.median(v) if v else float("nan")
 
@@ -259,13 +283,28 @@ def main() -> None:
                 print(f"round {r} batch: before {rows['before'][-1]:.1f} img/s, after {rows['after'][-1]:.1f}, raw {rows['raw'][-1]:.1f}", flush=True)
             res["batch"] = rows
         if "c8" in only:
+            # Alternating order (before, after, raw, then raw, after, before): a machine whose
+            # speed drifts within a round favours neither side. Beside each rate: the share of the
+            # machine idle while it ran, and the service's CPU per image.
             rows = {"before": [], "after": [], "raw": []}
+            idle = {"before": [], "after": [], "raw": []}
+            cpu = {"before": [], "after": []}
             for r in range(args.rounds):
-                for lab, s in servers.items():
-                    rows[lab].append(oha(args.oha, s.port, photos["256"]["path"], 8, args.seconds))
-                rows["raw"].append(ort_raw(args.ort_raw, args.model, args.ort_lib, "256x256", args.seconds))
-                print(f"round {r} 256 c=8: before {rows['before'][-1]:.1f} img/s, after {rows['after'][-1]:.1f}, raw {rows['raw'][-1]:.1f}", flush=True)
+                order = ["before", "after", "raw"] if r % 2 == 0 else ["raw", "after", "before"]
+                for lab in order:
+                    if lab == "raw":
+                        rate, free, _ = accounted(lambda: ort_raw(args.ort_raw, args.model, args.ort_lib, "256x256", args.seconds), args.seconds)
+                    else:
+                        s = servers[lab]
+                        rate, free, ms = accounted(lambda: oha(args.oha, s.port, photos["256"]["path"], 8, args.seconds), args.seconds, s.proc.pid)
+                        cpu[lab].append(ms)
+                    rows[lab].append(rate)
+                    idle[lab].append(free)
+                print(f"round {r} 256 c=8: before {rows['before'][-1]:.1f} img/s, after {rows['after'][-1]:.1f}, raw {rows['raw'][-1]:.1f}; "
+                      f"idle {100 * idle['before'][-1]:.1f} / {100 * idle['after'][-1]:.1f} / {100 * idle['raw'][-1]:.1f}%", flush=True)
             res["c8"] = rows
+            res["c8_idle"] = idle
+            res["c8_cpu_ms"] = cpu
     finally:
         for s in servers.values():
             s.stop()
@@ -330,6 +369,12 @@ def markdown(res: dict) -> str:
     if "c8" in res:
         against_raw("c8", "### 256x256 JPEG -> PNG at c = 8 (oha) against raw ORT 2 sessions x 1 thread", "256 px, c = 8",
                     " done when |", " >= 0.9 |")
+        if "c8_idle" in res:
+            idle, cpu = res["c8_idle"], res["c8_cpu_ms"]
+            L.append("While each ran (median over rounds): the machine idle before / after / raw ORT "
+                     f"{100 * med(idle['before']):.1f} / {100 * med(idle['after']):.1f} / {100 * med(idle['raw']):.1f}%; "
+                     f"the service's CPU per image before / after {med(cpu['before']):.2f} / {med(cpu['after']):.2f} ms.")
+            L.append("")
     L.append("Commands (PORT: a free port per server):")
     L.append("")
     L.append("```")
