@@ -131,14 +131,7 @@ pub struct Engine {
     sessions: Mutex<Vec<Session>>,
     available: Condvar,
     runs: AtomicU64,
-    /// The all-zero hint map of a hint model's runs without hints, shared by them (read only)
-    /// and grown to the largest one asked for, up to `SHARED_ZEROS_MAX` values.
-    zeros: Mutex<Arc<[f32]>>,
 }
-
-/// Values of the largest shared zero hint map (4 MiB; a 160-px model's largest input takes
-/// 1.2 MiB): larger maps are made for their run.
-const SHARED_ZEROS_MAX: usize = 1 << 20;
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -176,14 +169,7 @@ impl Engine {
         let output_scale =
             probe_output_scale(&mut sessions[0], &contract).map_err(|e| EngineError::Contract { name: name.clone(), reason: e })?;
         let info = ModelInfo::describe(source, &contract, &sessions[0], &opts, sessions.len(), output_scale);
-        Ok(Self {
-            info,
-            contract,
-            sessions: Mutex::new(sessions),
-            available: Condvar::new(),
-            runs: AtomicU64::new(0),
-            zeros: Mutex::new(Arc::from(Vec::new())),
-        })
+        Ok(Self { info, contract, sessions: Mutex::new(sessions), available: Condvar::new(), runs: AtomicU64::new(0) })
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -249,25 +235,10 @@ impl Engine {
         self.run_on(lease.session.as_mut().expect("leased session"), input, hints, h, w)
     }
 
-    /// One inference on a given session. A hint model without hints gets an all-zero hint map
-    /// (shared, not made and zeroed for each run).
+    /// One inference on a given session. A hint model without hints gets an all-zero hint map.
     fn run_on(&self, session: &mut Session, input: &[f32], hints: Option<&[f32]>, h: usize, w: usize) -> Result<ModelOutput, EngineError> {
         self.runs.fetch_add(1, Ordering::AcqRel);
-        let zeros = (self.contract.hints && hints.is_none()).then(|| self.zeros(3 * h * w));
-        let hints = hints.or(zeros.as_deref().map(|z| &z[..3 * h * w]));
         run::run(session, &self.contract, input, hints, h, w)
-    }
-
-    /// At least `n` zeros.
-    fn zeros(&self, n: usize) -> Arc<[f32]> {
-        if n > SHARED_ZEROS_MAX {
-            return Arc::from(vec![0.0f32; n]);
-        }
-        let mut shared = self.zeros.lock().unwrap_or_else(|e| e.into_inner());
-        if shared.len() < n {
-            *shared = Arc::from(vec![0.0f32; n]);
-        }
-        shared.clone()
     }
 
     fn lease(&self) -> Lease<'_> {

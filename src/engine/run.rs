@@ -1,10 +1,32 @@
 //! One inference on one session: the tensors in, the output checked against the contract.
 
+use std::sync::{Arc, Mutex};
+
 use ort::session::Session;
 use ort::value::{TensorRef, TensorValueType};
 
 use super::{Contract, EngineError, Logits, ModelOutput, OutputKind};
 use crate::color::AbPlanes;
+
+/// Values of the largest shared zero hint map (4 MiB; a 160-px model's largest input takes
+/// 1.2 MiB): larger maps are made for their run.
+const SHARED_ZEROS_MAX: usize = 1 << 20;
+
+/// The all-zero hint map of runs without hints, shared by them (read only) and grown to the
+/// largest one asked for, up to `SHARED_ZEROS_MAX` values.
+static ZEROS: Mutex<Option<Arc<[f32]>>> = Mutex::new(None);
+
+/// At least `n` zeros, not made and zeroed for each run.
+fn zeros(n: usize) -> Arc<[f32]> {
+    if n > SHARED_ZEROS_MAX {
+        return Arc::from(vec![0.0f32; n]);
+    }
+    let mut shared = ZEROS.lock().unwrap_or_else(|e| e.into_inner());
+    match &*shared {
+        Some(z) if z.len() >= n => z.clone(),
+        _ => shared.insert(Arc::from(vec![0.0f32; n])).clone(),
+    }
+}
 
 /// Runs `session` on a `[1, 1, h, w]` L image and, for hint models, its `[1, 3, h, w]` hint map
 /// (a hint model without hints gets an all-zero map).
@@ -23,8 +45,8 @@ pub(super) fn run(
         let map = match hints {
             Some(m) => m,
             None => {
-                zeros = vec![0.0f32; 3 * h * w];
-                &zeros
+                zeros = self::zeros(3 * h * w);
+                &zeros[..3 * h * w]
             }
         };
         let hint_tensor = TensorRef::from_array_view(([1usize, 3, h, w], map)).map_err(run_err)?;
