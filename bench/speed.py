@@ -32,6 +32,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE / "reference"))
+from procfs import machine_busy_ticks, proc_cpu_ticks, proc_status_kib  # noqa: E402
 from reference import Reference  # noqa: E402
 
 STAGES = ["decode", "resize", "infer", "bin_decode", "upsample", "encode"]
@@ -95,13 +96,6 @@ def record(cmd: list[str]) -> None:
         COMMANDS.append(line)
 
 
-def status_kib(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return 0
-
-
 class Server:
     def __init__(self, label: str, binary: str, model: str, ort_lib: str, logdir: Path):
         self.label, self.port = label, free_port()
@@ -142,9 +136,9 @@ class Server:
     def peak_of(self, body: bytes, fmt: str) -> tuple[float, int]:
         """One request with the peak RSS reset first: (wall ms, peak bytes above the RSS before)."""
         Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")
-        before = status_kib(self.proc.pid, "VmRSS")
+        before = proc_status_kib(self.proc.pid, "VmRSS")
         wall, _, _ = self.post(body, fmt)
-        return wall, (status_kib(self.proc.pid, "VmHWM") - before) * 1024
+        return wall, (proc_status_kib(self.proc.pid, "VmHWM") - before) * 1024
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -173,28 +167,16 @@ def oha(binary: str, port: int, image: Path, c: int, seconds: float) -> float:
     return ok / seconds
 
 
-def proc_ticks(pid: int) -> int:
-    """utime + stime of a process (all its threads), in clock ticks."""
-    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(f[11]) + int(f[12])
-
-
-def machine_idle() -> tuple[int, int]:
-    """The machine's idle + iowait ticks and all ticks so far (/proc/stat)."""
-    v = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return v[3] + v[4], sum(v[:8])
-
-
 def accounted(measure, seconds: float, pid: int | None = None) -> tuple[float, float, float | None]:
     """Runs `measure` (returns images a second over `seconds`), with what it cost: (images a
     second, share of the machine idle meanwhile, CPU ms of process `pid` per image)."""
-    i0, a0 = machine_idle()
-    t0 = proc_ticks(pid) if pid else 0
+    b0, a0 = machine_busy_ticks()
+    t0 = proc_cpu_ticks(pid) if pid else 0
     rate = measure()
     images = rate * seconds
-    i1, a1 = machine_idle()
-    cpu = (proc_ticks(pid) - t0) * 1000 / os.sysconf("SC_CLK_TCK") / images if pid and images else None
-    return rate, (i1 - i0) / max(a1 - a0, 1), cpu
+    b1, a1 = machine_busy_ticks()
+    cpu = (proc_cpu_ticks(pid) - t0) * 1000 / os.sysconf("SC_CLK_TCK") / images if pid and images else None
+    return rate, 1 - (b1 - b0) / max(a1 - a0, 1), cpu
 
 
 def med(v: list[float]) -> float:
