@@ -15,6 +15,8 @@ pub use decode::{annealed_mean, AbPlanes};
 pub use lab::{gray_l_table, lab_to_srgb, srgb8_to_lab, srgb_to_l};
 pub use pts_in_hull::PTS_IN_HULL;
 pub use rgb8::LabToRgb8;
+#[cfg(test)]
+pub(crate) use upsample::bilinear_at;
 pub use upsample::{AbUpsampler, Bilinear};
 
 /// Number of ab bins of the classification head.

@@ -31,6 +31,18 @@ impl Bilinear {
     }
 }
 
+/// The value at output pixel (`x`, `y`) of a row-major `plane` of `width` columns, sampled
+/// bilinearly along `rows` and `cols` one pixel at a time (the reference the tests hold the
+/// row-wise upsampling to).
+#[cfg(test)]
+pub(crate) fn bilinear_at(plane: &[f32], width: usize, rows: &Bilinear, cols: &Bilinear, x: usize, y: usize) -> f32 {
+    let (r0, r1) = (rows.i0[y] as usize * width, rows.i1[y] as usize * width);
+    let (x0, x1, wx) = (cols.i0[x] as usize, cols.i1[x] as usize, cols.w1[x]);
+    let top = plane[r0 + x0] + (plane[r0 + x1] - plane[r0 + x0]) * wx;
+    let bot = plane[r1 + x0] + (plane[r1 + x1] - plane[r1 + x0]) * wx;
+    top + (bot - top) * rows.w1[y]
+}
+
 /// Upsamples ab planes to an output size and joins them with full-resolution L, row by row.
 pub struct AbUpsampler<'a> {
     ab: &'a AbPlanes,
@@ -193,14 +205,7 @@ mod tests {
                 let mut out = vec![0u8; ow * channels];
                 up.join_row(y, &l, &mut out, channels);
                 for x in 0..ow {
-                    let lerp2 = |p: &[f32]| {
-                        let (r0, r1) = (rows.i0[y] as usize * w, rows.i1[y] as usize * w);
-                        let (x0, x1, wx) = (cols.i0[x] as usize, cols.i1[x] as usize, cols.w1[x]);
-                        let top = p[r0 + x0] + (p[r0 + x1] - p[r0 + x0]) * wx;
-                        let bot = p[r1 + x0] + (p[r1 + x1] - p[r1 + x0]) * wx;
-                        top + (bot - top) * rows.w1[y]
-                    };
-                    let want = conv.convert(l[x], lerp2(&ab.a), lerp2(&ab.b));
+                    let want = conv.convert(l[x], bilinear_at(&ab.a, w, &rows, &cols, x, y), bilinear_at(&ab.b, w, &rows, &cols, x, y));
                     let got = &out[x * channels..x * channels + 3];
                     assert!(got.iter().zip(want).all(|(g, w)| g.abs_diff(w) <= 1), "row {y} column {x}: {got:?} vs {want:?}");
                 }

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use super::*;
-use crate::color::NUM_BINS;
+use crate::color::{bilinear_at, NUM_BINS};
 use crate::engine::Logits;
 
 fn synthetic_photo() -> Vec<u8> {
@@ -64,7 +64,6 @@ fn small_photo_stages() {
             }
         }
     }
-    // The join again with ab halved and with ab zero (fewer and no colours outside the gamut).
     let p = prepare_with(&photo, &limits, |_, _| ((side * 4) as u32, (side * 4) as u32)).unwrap();
     let ab = ModelOutput::Logits { data: Logits::Owned(logits.clone()), height: side, width: side }.into_ab(opts.temperature.get());
     // How many of the photo's pixels fall outside the sRGB gamut (the join maps those one by one).
@@ -77,17 +76,13 @@ fn small_photo_stages() {
     let mut outside = 0usize;
     for y in 0..p.height as usize {
         for x in 0..p.width as usize {
-            let lerp = |v: &[f32]| {
-                let at = |r: u32, c: u32| v[r as usize * ab.width + c as usize];
-                let top = at(rows.i0[y], cols.i0[x]) + (at(rows.i0[y], cols.i1[x]) - at(rows.i0[y], cols.i0[x])) * cols.w1[x];
-                let bot = at(rows.i1[y], cols.i0[x]) + (at(rows.i1[y], cols.i1[x]) - at(rows.i1[y], cols.i0[x])) * cols.w1[x];
-                top + (bot - top) * rows.w1[y]
-            };
-            let lin = conv.to_linear_fast(plane[y * p.width as usize + x], lerp(&ab.a), lerp(&ab.b));
+            let (a, b) = (bilinear_at(&ab.a, ab.width, &rows, &cols, x, y), bilinear_at(&ab.b, ab.width, &rows, &cols, x, y));
+            let lin = conv.to_linear_fast(plane[y * p.width as usize + x], a, b);
             outside += !crate::color::LabToRgb8::inside(&lin) as usize;
         }
     }
     println!("{:.1}% of the pixels outside the gamut", outside as f64 * 100.0 / plane.len() as f64);
+    // The join again with ab halved and with ab zero (fewer and no colours outside the gamut).
     for scale in [1.0f32, 0.5, 0.0] {
         let mut ab = ab.clone();
         ab.a.iter_mut().chain(ab.b.iter_mut()).for_each(|v| *v *= scale);
