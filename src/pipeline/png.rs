@@ -6,45 +6,41 @@
 //! synthetic grain), at a third of the cost of trying four filters. A row's filter reads the row
 //! above even in another strip: all rows are there before encoding.
 //!
-//! A strip's filtered rows go through fdeflate, the deflate of the image crate's
-//! `CompressionType::Fast`: one dynamic-Huffman block of literals and runs at distance 1, so no
-//! strip refers to another's bytes. fdeflate writes a whole zlib stream; its block is kept, and
-//! except in the last strip its BFINAL bit is cleared and a sync flush (an empty stored block)
-//! appended so that the next strip's block starts on a byte. That needs the block's end, which
-//! fdeflate only pads with zeros: its end-of-block code ends with a 1 bit, so the block ends at
-//! the highest set bit of its last byte. Both that and the one final dynamic block are checked
-//! on every strip; a strip that fails the check (a future fdeflate) or that fdeflate would make
-//! larger than stored blocks is written as stored blocks of unfiltered rows, as the image crate
-//! falls back for a whole image. The stream's Adler-32 is combined from the strips'.
+//! A strip's filtered rows are one dynamic-Huffman deflate block of literals (`deflate`): the
+//! code from the strip's byte counts, no matches, so no strip refers to another's bytes. A block
+//! that is not the stream's last is followed by a sync flush (an empty stored block) so that the
+//! next strip's block starts on a byte. A strip whose block would be larger than stored blocks
+//! (noise) is written as stored blocks of unfiltered rows, as the image crate falls back for a
+//! whole image. The stream's Adler-32 is combined from the strips'.
 //!
 //! A strip has at least `PAR_MIN_PIXELS` pixels, so smaller images are one strip, encoded on the
 //! calling thread. Strips are compressed into slots of one buffer, each sized for stored blocks,
 //! then moved together: no strip's output is held twice. The chunks written are those of the
 //! image crate's encoder: IHDR, IDAT, IEND.
 
-use std::io::{self, Write};
+use std::io;
 use std::ops::Range;
 
 use rayon::prelude::*;
 
 use super::decode::PAR_MIN_PIXELS;
 
+mod deflate;
+use deflate::{BitWriter, Histogram, LiteralCode};
+
 const SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
-/// Deflate, 32 KiB window, no dictionary, the "fastest" level hint (fdeflate's header).
+/// Deflate, 32 KiB window, no dictionary, the "fastest" level hint.
 const ZLIB_HEADER: [u8; 2] = [0x78, 0x01];
-/// fdeflate's end-of-block code, 111111110001, as its 12 bits lie in the stream (reversed).
-const FDEFLATE_EOB: u32 = 0x8ff;
 /// The 3-bit header of a non-final stored block (BFINAL 0, BTYPE 00) is 0.
 const STORED: u8 = 0;
-/// An empty stored block after its header and padding: LEN 0, NLEN !0.
-const EMPTY_STORED: [u8; 4] = [0, 0, 0xff, 0xff];
 const MAX_STORED: usize = 0xffff;
 /// PNG filter type of every row (Paeth), and of the rows of stored strips (None).
 const PAETH: u8 = 4;
-/// Filtered bytes handed to fdeflate at once (whole rows, at least one).
-const BATCH: usize = 1 << 16;
+/// A strip's Huffman code is made from the bytes of every SAMPLE-th row of it (every byte value
+/// gets a code: the rows not counted may have others).
+const SAMPLE: usize = 4;
 /// A slot's bytes beside its strip's stored size: chunk length, type and CRC, the zlib header,
-/// and room for fdeflate's header and trailer, the sync flush and the stream's Adler-32.
+/// and room for the sync flush, the stream's Adler-32 and the bit writer's 8-byte stores.
 const SLOT_EXTRA: usize = 32;
 /// The signature and the IHDR chunk.
 const HEAD: usize = 8 + 12 + 13;
@@ -165,50 +161,58 @@ impl Image<'_> {
         let raw = self.raw_len(&rows);
         // The chunk's data starts at 8; a deflate block after the first strip's zlib header.
         let start = if first { 10 } else { 8 };
-        let room = slot.len() - 16;
-        let mut sink = Sink { buf: &mut slot[start - 2..room], len: 0, full: false };
-        let mut z = fdeflate::Compressor::new(&mut sink)?;
-        let zero;
-        let mut prev = match rows.start {
-            0 => {
-                zero = vec![0u8; self.stride];
-                &zero[..]
-            }
-            y => &self.pixels[(y - 1) * self.stride..y * self.stride],
-        };
-        let mut batch = Vec::with_capacity(BATCH.max(self.stride + 1));
-        for row in self.rows(&rows) {
-            if batch.len() + self.stride + 1 > batch.capacity() {
-                z.write_data(&batch)?;
-                batch.clear();
-            }
-            let at = batch.len();
-            batch.resize(at + self.stride + 1, PAETH);
-            paeth(prev, row, self.bpp, &mut batch[at + 1..]);
-            prev = row;
+        let mut line = vec![PAETH; self.stride + 1];
+        // The code from the bytes of every SAMPLE-th row (filtering a row again is cheaper than
+        // holding the strip's filtered rows).
+        let mut histogram = Histogram::new();
+        for y in rows.clone().step_by(SAMPLE) {
+            self.filter(y, &mut line);
+            histogram.add(&line);
         }
-        z.write_data(&batch)?;
-        z.finish()?;
-        let (written, full) = (sink.len, sink.full);
-
-        // fdeflate's stream: the zlib header, the block, the Adler-32.
-        let block = match full {
-            true => None,
-            false => {
-                let end = start + written - 6;
-                let adler = u32::from_be_bytes(slot[end..end + 4].try_into().expect("4 bytes"));
-                if last { Some(end) } else { sync_flush(slot, start, end) }.map(|end| (end, adler))
-            }
-        };
-        let (end, adler) = match block {
-            Some((end, adler)) if end - start <= stored_size(raw) => (end, adler),
-            _ => self.stored(slot, start, rows, last),
+        let code = LiteralCode::new(&histogram);
+        // The slot holds the stored size and 32 bytes more; where the sample was wrong, a block
+        // that outgrows its room or the stored size is dropped for stored blocks.
+        let huffman = (code.block_bytes(raw as u64, last) <= stored_size(raw))
+            .then(|| {
+                let mut bits = BitWriter::new(&mut slot[start..]);
+                bits.start_block(&code, last);
+                let mut adler = simd_adler32::Adler32::new();
+                for y in rows.clone() {
+                    self.filter(y, &mut line);
+                    if bits.room() < 2 * line.len() + 16 {
+                        return None;
+                    }
+                    adler.write(&line);
+                    bits.literals(&code, &line);
+                }
+                let end = start + bits.end_block(&code, last);
+                (end - start <= stored_size(raw)).then_some((end, adler.finish()))
+            })
+            .flatten();
+        let (end, adler) = match huffman {
+            Some(done) => done,
+            None => self.stored(slot, start, rows, last),
         };
         if first {
             slot[8..10].copy_from_slice(&ZLIB_HEADER);
         }
         let end = if last { end } else { close_chunk(slot, b"IDAT", end - 8) };
         Ok(Strip { end, adler, raw })
+    }
+
+    /// Row `y` Paeth-filtered into `line`, its filter byte first (the row above is zeros for
+    /// the first row, else the image's, in this strip or not).
+    fn filter(&self, y: usize, line: &mut [u8]) {
+        let row = &self.pixels[y * self.stride..(y + 1) * self.stride];
+        let zeros;
+        let prev = match y {
+            0 => {
+                zeros = vec![0u8; self.stride];
+                &zeros[..]
+            }
+            y => &self.pixels[(y - 1) * self.stride..y * self.stride],
+        };
+        paeth(prev, row, self.bpp, &mut line[1..]);
     }
 
     /// Writes `rows` unfiltered as stored blocks at `slot[start..]`; returns their end and the
@@ -230,55 +234,6 @@ impl Image<'_> {
             at += 5 + block.len();
         }
         (at, adler32(1, &raw))
-    }
-}
-
-/// Makes fdeflate's block at `slot[start..end]` a non-final one followed by an empty stored block
-/// (a sync flush) and returns the new end; None when the block is not one final dynamic block
-/// ending with fdeflate's end-of-block code and zero padding.
-fn sync_flush(slot: &mut [u8], start: usize, end: usize) -> Option<usize> {
-    if end < start + 3 || slot[start] & 0b111 != 0b101 || slot[end - 1] == 0 {
-        return None;
-    }
-    let tail = slot[end - 1];
-    let pad = tail.leading_zeros() as usize;
-    let bits = u32::from_le_bytes([slot[end - 3], slot[end - 2], tail, 0]);
-    if (bits >> (24 - pad - 12)) & 0xfff != FDEFLATE_EOB {
-        return None;
-    }
-    slot[start] &= !1;
-    // The stored block's header takes 3 zero bits: the padding, or the padding and a new byte.
-    let mut end = end;
-    if pad < 3 {
-        slot[end] = STORED;
-        end += 1;
-    }
-    slot[end..end + 4].copy_from_slice(&EMPTY_STORED);
-    Some(end + 4)
-}
-
-/// fdeflate's output into a slot: bytes past its end are dropped and noted (fdeflate unwraps some
-/// of its writes, so this writer never fails).
-struct Sink<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-    full: bool,
-}
-
-impl Write for Sink<'_> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        match self.buf.get_mut(self.len..self.len + data.len()) {
-            Some(dst) if !self.full => {
-                dst.copy_from_slice(data);
-                self.len += data.len();
-            }
-            _ => self.full = true,
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 

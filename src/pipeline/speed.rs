@@ -42,7 +42,7 @@ fn small_photo_stages() {
     assert_eq!(side * side * NUM_BINS, logits.len(), "square logits only");
     let limits = Limits::default();
     let opts = OutputOptions { temperature: Temperature::DEFAULT, format: OutputFormat::Png, quality: JpegQuality::DEFAULT };
-    let n = 400;
+    let n: usize = std::env::var("STAGES_N").ok().and_then(|v| v.parse().ok()).unwrap_or(400);
     let mut times: [Vec<f64>; 5] = Default::default();
     let mut bytes = 0;
     for i in 0..n + 20 {
