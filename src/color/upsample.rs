@@ -87,11 +87,27 @@ impl<'a> AbUpsampler<'a> {
     /// (test `fast_join_matches_the_exact_join`).
     pub fn join_row(&self, y: usize, l: &[f32], out: &mut [u8], channels: usize) {
         #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512bw") {
+            // SAFETY: the CPU has AVX-512F and BW (checked just above: BW implies F).
+            unsafe { self.join_row_avx512(y, l, out, channels) };
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked just above).
             unsafe { self.join_row_avx2(y, l, out, channels) };
             return;
         }
+        match channels {
+            4 => self.join_row_with::<4>(y, l, out),
+            _ => self.join_row_with::<3>(y, l, out),
+        }
+    }
+
+    /// `join_row` compiled for AVX-512 (the same code: 16 lanes).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn join_row_avx512(&self, y: usize, l: &[f32], out: &mut [u8], channels: usize) {
         match channels {
             4 => self.join_row_with::<4>(y, l, out),
             _ => self.join_row_with::<3>(y, l, out),
