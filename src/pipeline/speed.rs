@@ -2,7 +2,8 @@
 //! beside the model for one small photo, stage by stage, on one thread (what decides 256 px at
 //! c = 8 against raw ONNX Runtime, `bench/REPORT.md`). `STAGES_PHOTO` names a JPEG (default: a
 //! synthetic 256 x 256 gray photo) and `STAGES_LOGITS` a raw little-endian f32 `[313, h, w]`
-//! file of the model's output for it (default: `color::peaked_logits` of a 40 x 40 grid).
+//! file of the model's output for it (default: `color::peaked_logits` of a 40 x 40 grid);
+//! `STAGES_N` the photos timed (default 400: medians of 400).
 
 use std::time::Instant;
 
