@@ -48,6 +48,11 @@ const ADLER_BASE: u32 = 65521;
 
 /// Encodes 8-bit pixels (`channels`: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA) as a PNG.
 pub(super) fn write(pixels: &[u8], width: u32, height: u32, channels: usize) -> io::Result<Vec<u8>> {
+    write_sampled(pixels, width, height, channels, SAMPLE)
+}
+
+/// `write` with the Huffman code of each strip made from every `sample`-th row.
+fn write_sampled(pixels: &[u8], width: u32, height: u32, channels: usize, sample: usize) -> io::Result<Vec<u8>> {
     let color_type = match channels {
         1 => 0,
         2 => 4,
@@ -62,7 +67,7 @@ pub(super) fn write(pixels: &[u8], width: u32, height: u32, channels: usize) -> 
     if w.checked_mul(h).and_then(|n| n.checked_mul(channels)) != Some(pixels.len()) {
         return Err(invalid("width x height x channels bytes of pixels"));
     }
-    let img = Image { pixels, stride: w * channels, bpp: channels };
+    let img = Image { pixels, stride: w * channels, bpp: channels, sample: sample.max(1) };
     let strips = (w * h / PAR_MIN_PIXELS).clamp(1, h);
     let strip_rows = h.div_ceil(strips);
     let ranges: Vec<Range<usize>> = (0..h).step_by(strip_rows).map(|y| y..(y + strip_rows).min(h)).collect();
@@ -136,6 +141,8 @@ struct Image<'a> {
     pixels: &'a [u8],
     stride: usize,
     bpp: usize,
+    /// The code is made from every `sample`-th row.
+    sample: usize,
 }
 
 /// A compressed strip in its slot.
@@ -162,10 +169,10 @@ impl Image<'_> {
         // The chunk's data starts at 8; a deflate block after the first strip's zlib header.
         let start = if first { 10 } else { 8 };
         let mut line = vec![PAETH; self.stride + 1];
-        // The code from the bytes of every SAMPLE-th row (filtering a row again is cheaper than
+        // The code from the bytes of every `sample`-th row (filtering a row again is cheaper than
         // holding the strip's filtered rows).
         let mut histogram = Histogram::new();
-        for y in rows.clone().step_by(SAMPLE) {
+        for y in rows.clone().step_by(self.sample) {
             self.filter(y, &mut line);
             histogram.add(&line);
         }

@@ -120,7 +120,7 @@ fn rgb_and_rgba_decode_to_the_input() {
 
 #[test]
 fn noise_is_stored_beside_compressed_strips() {
-    // Noise: every strip stored (fdeflate would make it larger), the file barely over the raw size.
+    // Noise: every strip stored (a Huffman block would be larger), the file barely over the raw size.
     for (w, h, channels, strips) in [(1031, 768, 3, 3), (600, 900, 4, 2)] {
         let (png, _) = round_trip(&noise(w * h * channels, 7), w, h, channels);
         let raw = h * (w * channels + 1);
@@ -133,6 +133,19 @@ fn noise_is_stored_beside_compressed_strips() {
     px[w * 3 * 263..w * 3 * 789].copy_from_slice(&noise(w * 3 * 526, 9));
     let (png, _) = round_trip(&px, w, h, 3);
     assert_eq!(block_types(&png), [2, 0, 0, 2]);
+}
+
+#[test]
+fn a_sample_that_misses_the_noise_falls_back_to_stored() {
+    // The code made from the first row only, which is flat: it promises a tiny block (a bit a
+    // byte), the noise below outgrows the stored size and the strip is stored after all.
+    let (w, h) = (300, 97);
+    let mut px = noise(w * h * 3, 11);
+    px[..w * 3].fill(90);
+    let png = write_sampled(&px, w as u32, h as u32, 3, h).unwrap();
+    let decoded = image::load_from_memory(&png).unwrap().to_rgb8();
+    assert!(decoded.as_raw() == &px, "decoded pixels differ");
+    assert_eq!(block_types(&png), [0]);
 }
 
 #[test]
