@@ -7,11 +7,12 @@
 //! above even in another strip: all rows are there before encoding.
 //!
 //! A strip's filtered rows are one dynamic-Huffman deflate block of literals (`deflate`): the
-//! code from the strip's byte counts, no matches, so no strip refers to another's bytes. A block
-//! that is not the stream's last is followed by a sync flush (an empty stored block) so that the
-//! next strip's block starts on a byte. A strip whose block would be larger than stored blocks
-//! (noise) is written as stored blocks of unfiltered rows, as the image crate falls back for a
-//! whole image. The stream's Adler-32 is combined from the strips'.
+//! code from the byte counts of every `SAMPLE`-th row of the strip, no matches, so no strip refers
+//! to another's bytes. A block that is not the stream's last is followed by a sync flush (an
+//! empty stored block) so that the next strip's block starts on a byte. A strip whose block would
+//! be larger than stored blocks (noise, or rows the sample missed) is written as stored blocks of
+//! unfiltered rows, as the image crate falls back for a whole image. The stream's Adler-32 is
+//! combined from the strips'.
 //!
 //! A strip has at least `PAR_MIN_PIXELS` pixels, so smaller images are one strip, encoded on the
 //! calling thread. Strips are compressed into slots of one buffer, each sized for stored blocks,
