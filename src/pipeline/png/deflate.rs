@@ -2,9 +2,9 @@
 //! bytes: no matches, so no strip refers to another's bytes, and the coding loop is a table read,
 //! a shift and an or a byte, with the bit buffer in a register.
 //!
-//! On Paeth-filtered photos, literals alone come within a few % of a match-finding deflate (the
-//! residuals have no long repeats): the time goes into the bits, and this writes them at about
-//! a byte a cycle and a half.
+//! On Paeth-filtered photos, literals alone come within 1% of fdeflate's literals and runs (a
+//! 256-px and a 12 MP photo measured, `bench/REPORT.md`): the residuals have no long repeats, and
+//! the time goes into the bits (a 256-px photo's 197 KB in 0.15 ms, filter and counts included).
 
 /// Literal/length symbols sent: the 256 bytes and end-of-block.
 const LITERALS: usize = 257;
