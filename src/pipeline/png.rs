@@ -95,9 +95,9 @@ fn write_sampled(pixels: &[u8], width: u32, height: u32, channels: usize, sample
     let last = ranges.len() - 1;
     let job = |(i, (slot, rows)): (usize, (&mut [u8], Range<usize>))| img.strip(slot, rows, i == 0, i == last);
     let mut done: Vec<Strip> = if slots.len() == 1 {
-        slots.into_iter().zip(ranges).enumerate().map(job).collect::<io::Result<_>>()?
+        slots.into_iter().zip(ranges).enumerate().map(job).collect()
     } else {
-        slots.into_par_iter().zip(ranges).enumerate().map(job).collect::<io::Result<_>>()?
+        slots.into_par_iter().zip(ranges).enumerate().map(job).collect()
     };
 
     // The last strip's chunk ends with the stream's Adler-32.
@@ -165,7 +165,7 @@ impl Image<'_> {
     }
 
     /// Filters and compresses `rows` into `slot` as an IDAT chunk (the last strip's unclosed).
-    fn strip(&self, slot: &mut [u8], rows: Range<usize>, first: bool, last: bool) -> io::Result<Strip> {
+    fn strip(&self, slot: &mut [u8], rows: Range<usize>, first: bool, last: bool) -> Strip {
         let raw = self.raw_len(&rows);
         // The chunk's data starts at 8; a deflate block after the first strip's zlib header.
         let start = if first { 10 } else { 8 };
@@ -184,17 +184,17 @@ impl Image<'_> {
             .then(|| {
                 let mut bits = BitWriter::new(&mut slot[start..]);
                 bits.start_block(&code, last);
-                let mut adler = simd_adler32::Adler32::new();
+                let mut adler = 1;
                 for y in rows.clone() {
                     self.filter(y, &mut line);
                     if bits.room() < 2 * line.len() + 16 {
                         return None;
                     }
-                    adler.write(&line);
+                    adler = adler32(adler, &line);
                     bits.literals(&code, &line);
                 }
                 let end = start + bits.end_block(&code, last);
-                (end - start <= stored_size(raw)).then_some((end, adler.finish()))
+                (end - start <= stored_size(raw)).then_some((end, adler))
             })
             .flatten();
         let (end, adler) = match huffman {
@@ -205,7 +205,7 @@ impl Image<'_> {
             slot[8..10].copy_from_slice(&ZLIB_HEADER);
         }
         let end = if last { end } else { close_chunk(slot, b"IDAT", end - 8) };
-        Ok(Strip { end, adler, raw })
+        Strip { end, adler, raw }
     }
 
     /// Row `y` Paeth-filtered into `line`, its filter byte first (the row above is zeros for
@@ -275,19 +275,12 @@ fn paeth_predictor(a: u8, b: u8, c: u8) -> u8 {
     }
 }
 
-/// Adler-32 of `data` continuing from `adler` (1 for none).
+/// Adler-32 of `data` continuing from `adler` (1 for none), 32 bytes at a time where the CPU
+/// has AVX2 (simd-adler32): the one checksum of both the Huffman and the stored strips.
 fn adler32(adler: u32, data: &[u8]) -> u32 {
-    let (mut a, mut b) = (adler & 0xffff, adler >> 16);
-    // 5552 bytes is the most that cannot overflow `b` between reductions.
-    for chunk in data.chunks(5552) {
-        for &x in chunk {
-            a += u32::from(x);
-            b += a;
-        }
-        a %= ADLER_BASE;
-        b %= ADLER_BASE;
-    }
-    b << 16 | a
+    let mut hash = simd_adler32::Adler32::from_checksum(adler);
+    hash.write(data);
+    hash.finish()
 }
 
 /// Adler-32 of the bytes of `adler1` followed by the `len2` bytes of `adler2` (zlib's
