@@ -97,12 +97,8 @@ impl LiteralCode {
     /// they are the counted ones): its bits padded to a byte, and for a block that is not the
     /// last, the sync flush's 3 bits and 4 bytes.
     pub(super) fn block_bytes(&self, total: u64, last: bool) -> usize {
-        let data = if total == self.counted {
-            self.counted_bits
-        } else {
-            (self.counted_bits as f64 * total as f64 / self.counted.max(1) as f64) as u64
-        };
-        let bits = self.fixed_bits + data;
+        let data = u128::from(self.counted_bits) * u128::from(total) / u128::from(self.counted.max(1));
+        let bits = self.fixed_bits + data as u64;
         if last {
             bits.div_ceil(8) as usize
         } else {
