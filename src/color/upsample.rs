@@ -98,26 +98,26 @@ impl<'a> AbUpsampler<'a> {
             unsafe { self.join_row_avx2(y, l, out, channels) };
             return;
         }
-        match channels {
-            4 => self.join_row_with::<4>(y, l, out),
-            _ => self.join_row_with::<3>(y, l, out),
-        }
+        self.join_row_channels(y, l, out, channels);
     }
 
     /// `join_row` compiled for AVX-512 (the same code: 16 lanes).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw")]
     unsafe fn join_row_avx512(&self, y: usize, l: &[f32], out: &mut [u8], channels: usize) {
-        match channels {
-            4 => self.join_row_with::<4>(y, l, out),
-            _ => self.join_row_with::<3>(y, l, out),
-        }
+        self.join_row_channels(y, l, out, channels);
     }
 
     /// `join_row` compiled for AVX2 (the same code: 8 lanes instead of 4).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn join_row_avx2(&self, y: usize, l: &[f32], out: &mut [u8], channels: usize) {
+        self.join_row_channels(y, l, out, channels);
+    }
+
+    /// `join_row_with` for 3 or 4 channels, compiled for its caller's target features.
+    #[inline(always)]
+    fn join_row_channels(&self, y: usize, l: &[f32], out: &mut [u8], channels: usize) {
         match channels {
             4 => self.join_row_with::<4>(y, l, out),
             _ => self.join_row_with::<3>(y, l, out),
