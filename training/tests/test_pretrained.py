@@ -92,6 +92,8 @@ def test_colorunet_export_contract(tmp_path):
     info = export_model(m, str(p), name="u", description="d", input_size=160, trained=False)
     g = onnx.load(str(p))
     assert not any(n.op_type == "BatchNormalization" for n in g.graph.node)
+    # the encoder's 17 SAME pads live in its convs (auto_pad), not in Pad nodes
+    assert info["pads_folded"] == 17 and not any(n.op_type == "Pad" for n in g.graph.node)
     sess = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
     for hw in ((112, 112), (120, 168), (224, 224), (64, 40)):
         x = (np.random.default_rng(1).random((1, 1, *hw)) * 100).astype(np.float32)
@@ -101,6 +103,55 @@ def test_colorunet_export_contract(tmp_path):
             ref = m.eval()(torch.from_numpy(x)).numpy()
         assert np.abs(ref - y).max() < 2e-2 * np.abs(ref).max() + 1e-3
     assert info["bytes"] < 12e6
+
+
+def test_fuse_pads_file_rewrites_an_older_export(tmp_path):
+    """An export with the Pad nodes (as the models before 2026-12-08 were) gets them folded in
+    place: same outputs at odd and even sizes, fewer nodes, weights and metadata unchanged."""
+    from training.export import fold_batchnorm, fuse_pads_file, set_metadata, torch_to_onnx_bytes
+    m = build_model({"encoder": "lite0"}, pretrained=False)
+    old = onnx.load_from_string(torch_to_onnx_bytes(fold_batchnorm(m), "logits"))
+    set_metadata(old, {"name": "old"})
+    p = tmp_path / "old.onnx"
+    onnx.save(old, str(p))
+    assert sum(n.op_type == "Pad" for n in old.graph.node) == 17
+    info = fuse_pads_file(str(p))
+    new = onnx.load(str(p))
+    assert info["pads_folded"] == 17 and info["nodes"][1] < info["nodes"][0] // 2
+    assert not any(n.op_type == "Pad" for n in new.graph.node)
+    assert {i.name: i.raw_data for i in new.graph.initializer}.items() <= {i.name: i.raw_data for i in old.graph.initializer}.items()
+    assert {e.key: e.value for e in new.metadata_props} == {"colorizer.name": "old"}
+    a = ort.InferenceSession(old.SerializeToString(), providers=["CPUExecutionProvider"])
+    b = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+    for hw in ((64, 96), (72, 88), (50, 70)):
+        x = (np.random.default_rng(2).random((1, 1, *hw)) * 100).astype(np.float32)
+        ya, yb = a.run(None, {"L": x})[0], b.run(None, {"L": x})[0]
+        assert ya.shape == yb.shape and np.abs(ya - yb).max() < 1e-4 * (np.abs(ya).max() + 1)
+    # a second pass finds nothing to fold and leaves the file as it is
+    before = p.read_bytes()
+    assert fuse_pads_file(str(p))["pads_folded"] == 0 and p.read_bytes() == before
+
+
+def test_fuse_same_pads_keeps_pads_that_are_not_same():
+    """A constant pad that is not SAME_UPPER's (here 0 before and 2 after a 3x3 conv), a pad with
+    a non-zero value, and a pad before a strided conv with constant pads all stay Pad nodes."""
+    from onnx import helper, TensorProto
+    from training.export import fuse_same_pads
+
+    def graph(pads, value, stride):
+        w = onnx.numpy_helper.from_array(np.ones((1, 1, 3, 3), np.float32), "w")
+        p = onnx.numpy_helper.from_array(np.array(pads, np.int64), "p")
+        v = onnx.numpy_helper.from_array(np.array(value, np.float32), "v")
+        nodes = [helper.make_node("Pad", ["x", "p", "v"], ["xp"], mode="constant"),
+                 helper.make_node("Conv", ["xp", "w"], ["y"], kernel_shape=[3, 3], strides=[stride, stride])]
+        g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w, p, v])
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+    assert fuse_same_pads(graph([0, 0, 1, 1, 0, 0, 1, 1], 0.0, 1))[1] == 1
+    assert fuse_same_pads(graph([0, 0, 0, 0, 0, 0, 2, 2], 0.0, 1))[1] == 0
+    assert fuse_same_pads(graph([0, 0, 1, 1, 0, 0, 1, 1], 5.0, 1))[1] == 0
+    assert fuse_same_pads(graph([0, 0, 0, 0, 0, 0, 1, 1], 0.0, 2))[1] == 0
 
 
 def test_pretrained_training_smoke_resume_and_export(photo_folder, tmp_path):
