@@ -191,6 +191,8 @@ def main() -> None:
     ap.add_argument("--before", required=True, help="the service before (binary)")
     ap.add_argument("--after", required=True, help="the service after (binary)")
     ap.add_argument("--model", default="models/colorizer.onnx")
+    ap.add_argument("--before-model", help="the model the service before runs (default: --model); raw ORT then runs "
+                    "both, and before / raw is against the before model's raw ORT")
     ap.add_argument("--ort-lib", default=".ort/libonnxruntime.so.1.31.1")
     ap.add_argument("--ort-raw", default="bench/out/ort-raw-target/release/ort-raw")
     ap.add_argument("--oha", default="bench/out/tools/bin/oha")
@@ -202,13 +204,16 @@ def main() -> None:
     ap.add_argument("--only", default="large,memory,batch,c8")
     args = ap.parse_args()
     only = set(args.only.split(","))
+    models = {"before": args.before_model or args.model, "after": args.model}
+    two_models = models["before"] != models["after"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     photos = make_photos(REPO / "bench/out/images12", Path(args.data))
-    res: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "model": args.model, "rounds": args.rounds,
+    res: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "model": args.model,
+                 "before_model": models["before"], "rounds": args.rounds,
                  "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
                  "load_before": os.getloadavg()}
-    servers = {lab: Server(lab, b, args.model, args.ort_lib, out) for lab, b in (("before", args.before), ("after", args.after))}
+    servers = {lab: Server(lab, b, models[lab], args.ort_lib, out) for lab, b in (("before", args.before), ("after", args.after))}
     try:
         if "large" in only:
             ref = Reference(args.model)
@@ -243,7 +248,7 @@ def main() -> None:
                 body = photos[size]["path"].read_bytes()
                 for fmt in ("jpeg", "png"):
                     for lab in ("before", "after"):
-                        fresh = Server(f"{lab}-fresh", getattr(args, lab), args.model, args.ort_lib, out)
+                        fresh = Server(f"{lab}-fresh", getattr(args, lab), models[lab], args.ort_lib, out)
                         try:
                             mem.setdefault(f"{size} {fmt}", {})[lab] = fresh.peak_of(body, fmt)[1]
                         finally:
@@ -251,38 +256,43 @@ def main() -> None:
             res["memory"] = mem
         if "batch" in only:
             batch = photos["batch"]
-            rows: dict = {"before": [], "after": [], "raw": []}
+            rows: dict = {"before": [], "after": [], "raw": []} | ({"raw_before": []} if two_models else {})
             for r in range(args.rounds):
                 for lab in ("before", "after"):
                     dst = out / f"batch-{lab}"
                     shutil.rmtree(dst, ignore_errors=True)
-                    cmd = [getattr(args, lab), "colorize", str(batch["path"]), "-o", str(dst), "--format", "jpeg", "--model", args.model, "--quiet"]
+                    cmd = [getattr(args, lab), "colorize", str(batch["path"]), "-o", str(dst), "--format", "jpeg", "--model", models[lab], "--quiet"]
                     record(cmd)
                     t0 = time.perf_counter()
                     subprocess.run(cmd, check=True, env=dict(os.environ, ORT_DYLIB_PATH=args.ort_lib), capture_output=True)
                     rows[lab].append(batch["n"] / (time.perf_counter() - t0))
                 rows["raw"].append(ort_raw(args.ort_raw, args.model, args.ort_lib, f"{batch['w']}x{batch['h']}", args.seconds))
+                if two_models:
+                    rows["raw_before"].append(ort_raw(args.ort_raw, models["before"], args.ort_lib, f"{batch['w']}x{batch['h']}", args.seconds))
                 print(f"round {r} batch: before {rows['before'][-1]:.1f} img/s, after {rows['after'][-1]:.1f}, raw {rows['raw'][-1]:.1f}", flush=True)
             res["batch"] = rows
         if "c8" in only:
             # Alternating order (before, after, raw, then raw, after, before): a machine whose
             # speed drifts within a round favours neither side. Beside each rate: the share of the
             # machine idle while it ran, and the service's CPU per image.
-            rows = {"before": [], "after": [], "raw": []}
-            idle = {"before": [], "after": [], "raw": []}
+            labs = ["before", "after", "raw"] + (["raw_before"] if two_models else [])
+            rows = {lab: [] for lab in labs}
+            idle = {lab: [] for lab in labs}
             cpu = {"before": [], "after": []}
             for r in range(args.rounds):
-                order = ["before", "after", "raw"] if r % 2 == 0 else ["raw", "after", "before"]
+                order = labs if r % 2 == 0 else labs[::-1]
                 for lab in order:
-                    if lab == "raw":
-                        rate, free, _ = accounted(lambda: ort_raw(args.ort_raw, args.model, args.ort_lib, "256x256", args.seconds), args.seconds)
+                    if lab.startswith("raw"):
+                        model = models["before"] if lab == "raw_before" else args.model
+                        rate, free, _ = accounted(lambda: ort_raw(args.ort_raw, model, args.ort_lib, "256x256", args.seconds), args.seconds)
                     else:
                         s = servers[lab]
                         rate, free, ms = accounted(lambda: oha(args.oha, s.port, photos["256"]["path"], 8, args.seconds), args.seconds, s.proc.pid)
                         cpu[lab].append(ms)
                     rows[lab].append(rate)
                     idle[lab].append(free)
-                print(f"round {r} 256 c=8: before {rows['before'][-1]:.1f} img/s, after {rows['after'][-1]:.1f}, raw {rows['raw'][-1]:.1f}; "
+                print(f"round {r} 256 c=8: before {rows['before'][-1]:.1f} img/s, after {rows['after'][-1]:.1f}, raw {rows['raw'][-1]:.1f}"
+                      + (f", raw (before model) {rows['raw_before'][-1]:.1f}" if two_models else "") + "; "
                       f"idle {100 * idle['before'][-1]:.1f} / {100 * idle['after'][-1]:.1f} / {100 * idle['raw'][-1]:.1f}%", flush=True)
             res["c8"] = rows
             res["c8_idle"] = idle
@@ -301,7 +311,8 @@ def main() -> None:
 def markdown(res: dict) -> str:
     L = []
     la, lb = res["load_before"], res["load_after"]
-    L.append(f"Run {res['date']}, commit {res['git']}, model `{res['model']}`, {res['rounds']} rounds; load average "
+    models = f"model `{res['model']}`" + (f" (before: `{res['before_model']}`)" if res.get("before_model", res["model"]) != res["model"] else "")
+    L.append(f"Run {res['date']}, commit {res['git']}, {models}, {res['rounds']} rounds; load average "
              f"{la[0]:.1f} before and {lb[0]:.1f} after the run on 2 cores (the run itself keeps one to two cores busy; more "
              "than that means other work shared the machine), so absolute times move between runs; the ratios are per "
              "round (same input, seconds apart), median over rounds.")
@@ -340,11 +351,16 @@ def markdown(res: dict) -> str:
         r = res[key]
         L.append(title)
         L.append("")
-        L.append("| | before img/s | after img/s | raw ORT img/s | before / raw | after / raw |" + extra_head)
-        L.append("|---|---|---|---|---|---|" + ("---|" if extra_head else ""))
-        rb = med([b / x for b, x in zip(r["before"], r["raw"])])
+        # with two models, "before / raw" is against raw ORT on the before model
+        raw_b = r.get("raw_before", r["raw"])
+        two = "raw_before" in r
+        L.append("| | before img/s | after img/s | raw ORT img/s |" + (" raw ORT (before model) img/s |" if two else "")
+                 + " before / raw | after / raw |" + extra_head)
+        L.append("|---|---|---|---|" + ("---|" if two else "") + "---|---|" + ("---|" if extra_head else ""))
+        rb = med([b / x for b, x in zip(r["before"], raw_b)])
         ra = med([a / x for a, x in zip(r["after"], r["raw"])])
-        L.append(f"| {row} | {med(r['before']):.1f} | {med(r['after']):.1f} | {med(r['raw']):.1f} | {rb:.2f} | **{ra:.2f}** |" + extra_cell)
+        L.append(f"| {row} | {med(r['before']):.1f} | {med(r['after']):.1f} | {med(r['raw']):.1f} |"
+                 + (f" {med(raw_b):.1f} |" if two else "") + f" {rb:.2f} | **{ra:.2f}** |" + extra_cell)
         L.append("")
     if "batch" in res:
         against_raw("batch", "### CLI batch: 40 photos of 2 MP (1632x1224), JPEG out, all cores, against raw ORT 2 sessions x 1 thread at the same model input", "2 MP batch")
@@ -354,7 +370,8 @@ def markdown(res: dict) -> str:
         if "c8_idle" in res:
             idle, cpu = res["c8_idle"], res["c8_cpu_ms"]
             L.append("While each ran (median over rounds): the machine idle before / after / raw ORT "
-                     f"{100 * med(idle['before']):.1f} / {100 * med(idle['after']):.1f} / {100 * med(idle['raw']):.1f}%; "
+                     f"{100 * med(idle['before']):.1f} / {100 * med(idle['after']):.1f} / {100 * med(idle['raw']):.1f}%"
+                     + (f" (raw ORT on the before model {100 * med(idle['raw_before']):.1f}%)" if "raw_before" in idle else "") + "; "
                      f"the service's CPU per image before / after {med(cpu['before']):.2f} / {med(cpu['after']):.2f} ms.")
             L.append("")
     L.append("Commands (PORT: a free port per server):")
