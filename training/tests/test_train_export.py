@@ -118,3 +118,11 @@ def test_fixtures_follow_contract():
         y = sess.run(None, {"L": np.random.rand(1, 1, 256, 256).astype(np.float32) * 100})[0]
         assert y.shape == (1, c, 64, 64)
     assert read_metadata(os.path.join(REPO_ROOT, "tests", "fixtures", "untrained-colorizer.onnx"))["colorizer.name"] == "untrained-fixture"
+
+
+def test_latency_runs_hint_models():
+    """`training.latency` feeds a hint model's second input (an all-zero map, as the service does)."""
+    from training.latency import measure
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = measure(os.path.join(root, "tests", "fixtures", "hint-fixture.onnx"), threads=1, size=32, runs=2)
+    assert out["median_ms"] >= 0 and out["size"] == 32
