@@ -6,7 +6,7 @@ mod decode;
 mod gamut;
 mod lab;
 mod pts_in_hull;
-mod rgb8;
+pub(crate) mod rgb8;
 mod upsample;
 
 #[cfg(test)]

@@ -50,7 +50,7 @@ pub struct LabToRgb8 {
     m_inv: [[f32; 3]; 3],
     /// `m_inv` with the white point folded in (the fast path's one matrix).
     m_white: [[f32; 3]; 3],
-    fine: &'static [u8; FINE_BINS],
+    fine: &'static [u8; FINE_TABLE_LEN],
     boundary: &'static GamutBoundary,
 }
 
@@ -61,10 +61,14 @@ pub struct LabToRgb8 {
 /// path is one table read per channel, exact but for those, which are off by one.
 const FINE_BINS: usize = 1 << 14;
 
-static FINE: LazyLock<Box<[u8; FINE_BINS]>> = LazyLock::new(|| {
+/// The fine table's length: its bins and 3 bytes more, so that a 4-byte read at any bin (a
+/// gather of 32-bit lanes, `fine_table`) stays inside it.
+pub const FINE_TABLE_LEN: usize = FINE_BINS + 3;
+
+static FINE: LazyLock<Box<[u8; FINE_TABLE_LEN]>> = LazyLock::new(|| {
     let exact = LazyLock::force(&ENCODE);
-    let mut t = Box::new([0u8; FINE_BINS]);
-    for (k, c) in t.iter_mut().enumerate() {
+    let mut t = Box::new([0u8; FINE_TABLE_LEN]);
+    for (k, c) in t[..FINE_BINS].iter_mut().enumerate() {
         *c = encode_exact(exact, k as f32 / (FINE_BINS - 1) as f32);
     }
     t
@@ -118,6 +122,13 @@ impl LabToRgb8 {
     #[inline(always)]
     pub fn fine_code(&self, index: u32) -> u8 {
         self.fine[index as usize & (FINE_BINS - 1)]
+    }
+
+    /// The fine table itself (`fine_code(i)` is its byte `i`; 3 bytes of padding follow the last
+    /// bin), for reads 16 at a time.
+    #[inline(always)]
+    pub fn fine_table(&self) -> &'static [u8; FINE_TABLE_LEN] {
+        self.fine
     }
 
     /// The number of thresholds at or below `lin` (NaN and negatives give 0, 1 and more 255):

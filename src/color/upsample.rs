@@ -43,6 +43,57 @@ pub(crate) fn bilinear_at(plane: &[f32], width: usize, rows: &Bilinear, cols: &B
     top + (bot - top) * rows.w1[y]
 }
 
+/// Every row of a row-major `plane` of `width` columns interpolated along x by `cols` (rows of
+/// `cols`' output width, one after another). With AVX-512 or AVX2 where the CPU has them: the
+/// reads at `cols`' indices become gathers.
+fn horizontal(plane: &[f32], width: usize, cols: &Bilinear) -> Vec<f32> {
+    assert!(width > 0 && plane.len().is_multiple_of(width));
+    // The indices are checked once here, so that the loop has no bounds checks and vectorises.
+    assert!(cols.i0.iter().chain(&cols.i1).all(|&i| (i as usize) < width));
+    assert!(cols.i0.len() == cols.i1.len() && cols.i0.len() == cols.w1.len());
+    let mut out = vec![0.0f32; plane.len() / width * cols.w1.len()];
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above); the indices are checked above.
+            unsafe { horizontal_avx512(plane, width, cols, &mut out) };
+            return out;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above); the indices are checked above.
+            unsafe { horizontal_avx2(plane, width, cols, &mut out) };
+            return out;
+        }
+    }
+    // SAFETY: the indices are checked above.
+    unsafe { horizontal_rows(plane, width, cols, &mut out) };
+    out
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn horizontal_avx512(plane: &[f32], width: usize, cols: &Bilinear, out: &mut [f32]) {
+    horizontal_rows(plane, width, cols, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn horizontal_avx2(plane: &[f32], width: usize, cols: &Bilinear, out: &mut [f32]) {
+    horizontal_rows(plane, width, cols, out);
+}
+
+/// # Safety
+/// Every index of `cols` is below `width`.
+#[inline(always)]
+unsafe fn horizontal_rows(plane: &[f32], width: usize, cols: &Bilinear, out: &mut [f32]) {
+    for (src, dst) in plane.chunks_exact(width).zip(out.chunks_exact_mut(cols.w1.len())) {
+        for (((d, &x0), &x1), &wx) in dst.iter_mut().zip(&cols.i0).zip(&cols.i1).zip(&cols.w1) {
+            let (v0, v1) = (*src.get_unchecked(x0 as usize), *src.get_unchecked(x1 as usize));
+            *d = v0 + (v1 - v0) * wx;
+        }
+    }
+}
+
 /// Upsamples ab planes to an output size and joins them with full-resolution L, row by row.
 pub struct AbUpsampler<'a> {
     ab: &'a AbPlanes,
@@ -61,17 +112,7 @@ const BLOCK: usize = 64;
 impl<'a> AbUpsampler<'a> {
     pub fn new(ab: &'a AbPlanes, out_width: usize, out_height: usize) -> Self {
         let cols = Bilinear::new(ab.width, out_width);
-        let horizontal = |plane: &[f32]| -> Vec<f32> {
-            let mut out = Vec::with_capacity(ab.height * out_width);
-            for src in plane.chunks_exact(ab.width) {
-                out.extend((0..out_width).map(|x| {
-                    let (x0, x1, wx) = (cols.i0[x] as usize, cols.i1[x] as usize, cols.w1[x]);
-                    src[x0] + (src[x1] - src[x0]) * wx
-                }));
-            }
-            out
-        };
-        let (a_rows, b_rows) = (horizontal(&ab.a), horizontal(&ab.b));
+        let (a_rows, b_rows) = (horizontal(&ab.a, ab.width, &cols), horizontal(&ab.b, ab.width, &cols));
         Self { ab, rows: Bilinear::new(ab.height, out_height), conv: LabToRgb8::new(), a_rows, b_rows, out_width }
     }
 
@@ -87,6 +128,12 @@ impl<'a> AbUpsampler<'a> {
     /// (test `fast_join_matches_the_exact_join`).
     pub fn join_row(&self, y: usize, l: &[f32], out: &mut [u8], channels: usize) {
         #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512vbmi") && std::arch::is_x86_feature_detected!("avx512bw") {
+            // SAFETY: the CPU has AVX-512F, BW and VBMI (checked just above: BW implies F).
+            unsafe { self.join_row_avx512vbmi(y, l, out, channels) };
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512bw") {
             // SAFETY: the CPU has AVX-512F and BW (checked just above: BW implies F).
             unsafe { self.join_row_avx512(y, l, out, channels) };
@@ -99,6 +146,17 @@ impl<'a> AbUpsampler<'a> {
             return;
         }
         self.join_row_channels(y, l, out, channels);
+    }
+
+    /// `join_row` compiled for AVX-512 with VBMI: the same code (16 lanes), but the table reads
+    /// of a block are gathers, 16 pixels at a time (`Gather16`).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+    unsafe fn join_row_avx512vbmi(&self, y: usize, l: &[f32], out: &mut [u8], channels: usize) {
+        match channels {
+            4 => self.join_row_with::<4, Gather16>(y, l, out),
+            _ => self.join_row_with::<3, Gather16>(y, l, out),
+        }
     }
 
     /// `join_row` compiled for AVX-512 (the same code: 16 lanes).
@@ -119,13 +177,13 @@ impl<'a> AbUpsampler<'a> {
     #[inline(always)]
     fn join_row_channels(&self, y: usize, l: &[f32], out: &mut [u8], channels: usize) {
         match channels {
-            4 => self.join_row_with::<4>(y, l, out),
-            _ => self.join_row_with::<3>(y, l, out),
+            4 => self.join_row_with::<4, OneByOne>(y, l, out),
+            _ => self.join_row_with::<3, OneByOne>(y, l, out),
         }
     }
 
     #[inline(always)]
-    fn join_row_with<const C: usize>(&self, y: usize, l: &[f32], out: &mut [u8]) {
+    fn join_row_with<const C: usize, E: EncodeBlock>(&self, y: usize, l: &[f32], out: &mut [u8]) {
         let w = self.out_width;
         debug_assert_eq!(self.ab.height * w, self.a_rows.len());
         let (y0, y1, wy) = (self.rows.i0[y] as usize * w, self.rows.i1[y] as usize * w, self.rows.w1[y]);
@@ -156,14 +214,8 @@ impl<'a> AbUpsampler<'a> {
             }
             let ob = &mut out[start * C..(start + n) * C];
             // One table read per channel; the positions of the pixels outside the gamut are
-            // gathered (branch-free), and then those pixels mapped together.
-            let mut outside = 0usize;
-            for (i, px) in ob.chunks_exact_mut(C).enumerate() {
-                let i = i & (BLOCK - 1);
-                px[..3].copy_from_slice(&[conv.fine_code(idx[0][i]), conv.fine_code(idx[1][i]), conv.fine_code(idx[2][i])]);
-                at[outside & (BLOCK - 1)] = i as u8;
-                outside += 1 - inside[i] as usize;
-            }
+            // listed, and then those pixels mapped together.
+            let outside = E::encode::<C>(conv, &idx, &inside, ob, &mut at);
             if outside > 0 {
                 let (mut ol, mut oa, mut obb) = ([0.0f32; BLOCK], [0.0f32; BLOCK], [0.0f32; BLOCK]);
                 for (k, &i) in at[..outside].iter().enumerate() {
@@ -180,6 +232,127 @@ impl<'a> AbUpsampler<'a> {
             start += n;
         }
     }
+}
+
+/// The second half of a block of `join_row`: the fine-table code of each channel of the block's
+/// pixels (`idx`, one index per channel and pixel) into `out` (`C` bytes a pixel, the 4th left as
+/// it is), and the positions of the pixels whose `inside` is 0 listed in `at`; returns how many.
+trait EncodeBlock {
+    fn encode<const C: usize>(
+        conv: &LabToRgb8,
+        idx: &[[u32; BLOCK]; 3],
+        inside: &[u8; BLOCK],
+        out: &mut [u8],
+        at: &mut [u8; BLOCK],
+    ) -> usize;
+}
+
+/// One pixel at a time, branch-free (any CPU).
+struct OneByOne;
+
+impl EncodeBlock for OneByOne {
+    #[inline(always)]
+    fn encode<const C: usize>(
+        conv: &LabToRgb8,
+        idx: &[[u32; BLOCK]; 3],
+        inside: &[u8; BLOCK],
+        out: &mut [u8],
+        at: &mut [u8; BLOCK],
+    ) -> usize {
+        let mut outside = 0usize;
+        for (i, px) in out.chunks_exact_mut(C).enumerate() {
+            let i = i & (BLOCK - 1);
+            px[..3].copy_from_slice(&[conv.fine_code(idx[0][i]), conv.fine_code(idx[1][i]), conv.fine_code(idx[2][i])]);
+            at[outside & (BLOCK - 1)] = i as u8;
+            outside += 1 - inside[i] as usize;
+        }
+        outside
+    }
+}
+
+/// Sixteen pixels at a time with AVX-512: a gather of the fine table per channel (32-bit lanes
+/// whose low byte is the code), the three codes packed into each lane and the lanes' first three
+/// bytes written (a byte permutation into 48 bytes for RGB, a masked store for RGBA); the pixels
+/// outside the gamut from a mask of `inside`. The same bytes as `OneByOne` (test
+/// `gathered_codes_equal_the_one_by_one_codes`). Only called from code compiled for AVX-512F, BW
+/// and VBMI (`join_row_avx512vbmi`).
+#[cfg(target_arch = "x86_64")]
+struct Gather16;
+
+#[cfg(target_arch = "x86_64")]
+impl EncodeBlock for Gather16 {
+    #[inline(always)]
+    fn encode<const C: usize>(
+        conv: &LabToRgb8,
+        idx: &[[u32; BLOCK]; 3],
+        inside: &[u8; BLOCK],
+        out: &mut [u8],
+        at: &mut [u8; BLOCK],
+    ) -> usize {
+        // SAFETY: reached only through `join_row_avx512vbmi`, whose caller checked the features.
+        unsafe { gather16::<C>(conv.fine_table(), idx, inside, out, at) }
+    }
+}
+
+/// Byte `k` of the packed RGB of 16 lanes: byte `k % 3` of lane `k / 3` (the last 16 unused).
+#[cfg(target_arch = "x86_64")]
+static RGB_FROM_LANES: [u8; 64] = {
+    let mut t = [0u8; 64];
+    let mut k = 0;
+    while k < 48 {
+        t[k] = ((k / 3) * 4 + k % 3) as u8;
+        k += 1;
+    }
+    t
+};
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+#[inline]
+unsafe fn gather16<const C: usize>(
+    table: &[u8; crate::color::rgb8::FINE_TABLE_LEN],
+    idx: &[[u32; BLOCK]; 3],
+    inside: &[u8; BLOCK],
+    out: &mut [u8],
+    at: &mut [u8; BLOCK],
+) -> usize {
+    use std::arch::x86_64::*;
+    let n = out.len() / C;
+    debug_assert!(n <= BLOCK && out.len() == n * C);
+    let base = table.as_ptr();
+    let byte = _mm512_set1_epi32(0xff);
+    let pack = _mm512_loadu_si512(RGB_FROM_LANES.as_ptr().cast());
+    let mut outside = 0usize;
+    let mut i = 0;
+    while i < n {
+        let m = (n - i).min(16);
+        let lanes: __mmask16 = if m == 16 { 0xffff } else { (1u16 << m) - 1 };
+        // Indices are below FINE_BINS (`fine_index`), and the table has 3 bytes after its last
+        // bin: every 4-byte read lies inside it. Lanes past `m` read nothing.
+        let code = |c: usize| {
+            let v = _mm512_loadu_si512(idx[c].as_ptr().add(i).cast());
+            _mm512_and_si512(_mm512_mask_i32gather_epi32::<1>(_mm512_setzero_si512(), lanes, v, base.cast()), byte)
+        };
+        let rgb = _mm512_or_si512(_mm512_or_si512(code(0), _mm512_slli_epi32::<8>(code(1))), _mm512_slli_epi32::<16>(code(2)));
+        let dst = out.as_mut_ptr().add(i * C);
+        if C == 3 {
+            let bytes = _mm512_permutexvar_epi8(pack, rgb);
+            _mm512_mask_storeu_epi8(dst.cast(), (1u64 << (3 * m)) - 1, bytes);
+        } else {
+            // bytes 0..3 of each lane: the alpha byte is left as it is
+            let keep: u64 = if m == 16 { u64::MAX } else { (1u64 << (4 * m)) - 1 };
+            _mm512_mask_storeu_epi8(dst.cast(), keep & 0x7777_7777_7777_7777, rgb);
+        }
+        let ins = _mm_loadu_si128(inside.as_ptr().add(i).cast());
+        let mut off = !_mm_test_epi8_mask(ins, ins) & lanes;
+        while off != 0 {
+            at[outside & (BLOCK - 1)] = (i + off.trailing_zeros() as usize) as u8;
+            outside += 1;
+            off &= off - 1;
+        }
+        i += 16;
+    }
+    outside
 }
 
 #[cfg(test)]
@@ -275,6 +448,35 @@ mod tests {
             let (same, within1) = (same as f64 / n as f64, within1 as f64 / n as f64);
             eprintln!("{channels} channels: {:.3}% identical, {:.4}% within one code", same * 100.0, within1 * 100.0);
             assert!(within1 >= 0.99, "{channels} channels: only {:.3}% within one code", within1 * 100.0);
+        }
+    }
+
+    /// The AVX-512 gathers give the same bytes as the one-pixel-at-a-time table reads, for both
+    /// channel counts, rows whose width is not a multiple of 16, alpha bytes left as they were.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn gathered_codes_equal_the_one_by_one_codes() {
+        if !(std::arch::is_x86_feature_detected!("avx512vbmi") && std::arch::is_x86_feature_detected!("avx512bw")) {
+            eprintln!("no AVX-512 VBMI on this CPU: the gather path is not used here");
+            return;
+        }
+        let (w, h) = (23usize, 17usize);
+        let a: Vec<f32> = (0..w * h).map(|i| ((i as f32) * 0.71).sin() * 95.0).collect();
+        let b: Vec<f32> = (0..w * h).map(|i| ((i as f32) * 0.37).cos() * 95.0).collect();
+        let ab = AbPlanes { width: w, height: h, a, b };
+        for ow in [1usize, 15, 16, 17, 64, 65, 301] {
+            let oh = 9;
+            let up = AbUpsampler::new(&ab, ow, oh);
+            let l: Vec<f32> = (0..ow).map(|x| (x * 37 % 101) as f32).collect();
+            for channels in [3usize, 4] {
+                for y in 0..oh {
+                    let (mut gathered, mut one) = (vec![7u8; ow * channels], vec![7u8; ow * channels]);
+                    // SAFETY: the CPU has AVX-512F, BW and VBMI (checked above).
+                    unsafe { up.join_row_avx512vbmi(y, &l, &mut gathered, channels) };
+                    up.join_row_channels(y, &l, &mut one, channels);
+                    assert_eq!(gathered, one, "width {ow}, row {y}, {channels} channels");
+                }
+            }
         }
     }
 
