@@ -35,6 +35,8 @@ pub struct ModelQueue {
     /// Places for requests running or queued (`pool_size` + queue).
     slots: Arc<Slots>,
     shared: Arc<Shared>,
+    /// The workers, for `close_and_wait`.
+    workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 struct Shared {
@@ -120,14 +122,41 @@ impl ModelQueue {
             waiting: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
         });
-        for i in 0..pool_size {
-            let shared = shared.clone();
-            // The OS keeps 15 bytes of a thread's name: the model's first characters and the index.
-            let stem: String = model.chars().filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).take(10).collect();
-            let name = format!("{stem}-{i}");
-            std::thread::Builder::new().name(name).spawn(move || shared.work()).expect("a worker thread for the model");
+        let workers = (0..pool_size)
+            .map(|i| {
+                let shared = shared.clone();
+                // The OS keeps 15 bytes of a thread's name: the model's first characters and the index.
+                let stem: String = model.chars().filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).take(10).collect();
+                let name = format!("{stem}-{i}");
+                std::thread::Builder::new().name(name).spawn(move || shared.work()).expect("a worker thread for the model")
+            })
+            .collect();
+        Arc::new(Self { slots: Slots::new(pool_size + queue), shared, workers: Mutex::new(workers) })
+    }
+
+    /// Closes the queue and waits until its workers have ended (each ends once the jobs queued
+    /// before are done), at most until `deadline`; says whether they all did. For the end of the
+    /// service, after the HTTP drain: a job whose client went away may still be running (a
+    /// model run is not cut short), and the process must not exit under it (ONNX Runtime's
+    /// globals are torn down at exit, and a run in the middle of that fails).
+    pub(crate) fn close_and_wait(&self, deadline: Instant) -> bool {
+        self.shared.lock().closed = true;
+        self.shared.queued.notify_all();
+        let mut workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let (done, running): (Vec<_>, Vec<_>) = workers.drain(..).partition(|w| w.is_finished());
+            for w in done {
+                let _ = w.join();
+            }
+            *workers = running;
+            if workers.is_empty() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
-        Arc::new(Self { slots: Slots::new(pool_size + queue), shared })
     }
 
     /// Requests waiting for a worker now.
@@ -247,6 +276,41 @@ mod tests {
         settled(&queue).await;
         drop((a, b));
         assert!(!queue.is_full());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closing_waits_for_the_running_job_up_to_the_deadline() {
+        let queue = ModelQueue::new("test", 1, 0);
+        let (started, finished) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (s, f) = (started.clone(), finished.clone());
+        // A job whose client goes away once it runs, and which does not ask (as a model run).
+        let job = queue.run(move |_, _| {
+            s.store(1, Ordering::Release);
+            std::thread::sleep(Duration::from_millis(150));
+            f.store(1, Ordering::Release);
+        });
+        let waiting = tokio::spawn(async move {
+            while started.load(Ordering::Acquire) == 0 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
+        tokio::select! {
+            _ = job => panic!("the job ended too soon"),
+            _ = waiting => {}
+        }
+        // A deadline before the job's end: not all ended.
+        let q = queue.clone();
+        let early = tokio::task::spawn_blocking(move || q.close_and_wait(Instant::now() + Duration::from_millis(20))).await.unwrap();
+        assert!(!early);
+        assert_eq!(finished.load(Ordering::Acquire), 0);
+        // Then one after it: the worker ended, after the job.
+        let q = queue.clone();
+        let t = Instant::now();
+        assert!(tokio::task::spawn_blocking(move || q.close_and_wait(Instant::now() + Duration::from_secs(5))).await.unwrap());
+        assert_eq!(finished.load(Ordering::Acquire), 1, "closed before the running job ended");
+        assert!(t.elapsed() < Duration::from_secs(4));
+        // Closed and ended: a second call answers at once.
+        assert!(queue.close_and_wait(Instant::now()));
     }
 
     #[tokio::test]

@@ -99,7 +99,8 @@ pub(crate) async fn serve(listener: TcpListener, app: axum::Router, state: Arc<A
     state.start_draining();
     drop(listener);
     tracing::info!(drain_timeout_s = state.drain_timeout.as_secs(), "shutting down: draining in-flight requests");
-    match tokio::time::timeout(state.drain_timeout, graceful.shutdown()).await {
+    let deadline = std::time::Instant::now() + state.drain_timeout;
+    let drained = match tokio::time::timeout(state.drain_timeout, graceful.shutdown()).await {
         Ok(()) => {
             tracing::info!("drained");
             true
@@ -108,5 +109,16 @@ pub(crate) async fn serve(listener: TcpListener, app: axum::Router, state: Arc<A
             tracing::warn!("drain timeout passed with requests still in flight");
             false
         }
+    };
+    // Jobs whose clients went away may still be running on the models' workers: the process
+    // does not exit under them (within the same drain time).
+    let s = state.clone();
+    let stopped = tokio::task::spawn_blocking(move || {
+        s.models.iter_served().map(|m| m.queue.close_and_wait(deadline)).fold(true, |all, ended| all & ended)
+    })
+    .await;
+    if !matches!(stopped, Ok(true)) {
+        tracing::warn!("drain timeout passed with a model's worker still running a job");
     }
+    drained
 }
