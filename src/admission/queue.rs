@@ -242,6 +242,20 @@ mod tests {
         }
     }
 
+    /// Polls `job` (a queue's `run`) until the job has set `started`, then drops it, as a client
+    /// that goes away while its job runs.
+    async fn drop_once_started(job: impl std::future::Future, started: Arc<AtomicUsize>) {
+        let waiting = tokio::spawn(async move {
+            while started.load(Ordering::Acquire) == 0 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
+        tokio::select! {
+            _ = job => panic!("the job ended before it was dropped"),
+            _ = waiting => {}
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn jobs_run_on_the_workers_and_queued_ones_can_be_dropped() {
         let queue = ModelQueue::new("test", 1, 1);
@@ -289,15 +303,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(150));
             f.store(1, Ordering::Release);
         });
-        let waiting = tokio::spawn(async move {
-            while started.load(Ordering::Acquire) == 0 {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-        });
-        tokio::select! {
-            _ = job => panic!("the job ended too soon"),
-            _ = waiting => {}
-        }
+        drop_once_started(job, started).await;
         // A deadline before the job's end: not all ended.
         let q = queue.clone();
         let early = tokio::task::spawn_blocking(move || q.close_and_wait(Instant::now() + Duration::from_millis(20))).await.unwrap();
@@ -333,16 +339,8 @@ mod tests {
             }
             n.store(1, Ordering::Release);
         });
-        let waiting = tokio::spawn(async move {
-            while started.load(Ordering::Acquire) == 0 {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-        });
         // Dropped once the job runs: the job sees it and ends.
-        tokio::select! {
-            _ = job => panic!("the job ended while wanted"),
-            _ = waiting => {}
-        }
+        drop_once_started(job, started).await;
         let deadline = Instant::now() + Duration::from_secs(5);
         while seen.load(Ordering::Acquire) == 0 {
             assert!(Instant::now() < deadline, "the job did not see that it is no longer wanted");

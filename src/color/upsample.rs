@@ -289,6 +289,7 @@ impl EncodeBlock for Gather16 {
         out: &mut [u8],
         at: &mut [u8; BLOCK],
     ) -> usize {
+        debug_assert!(std::arch::is_x86_feature_detected!("avx512vbmi") && std::arch::is_x86_feature_detected!("avx512bw"));
         // SAFETY: reached only through `join_row_avx512vbmi`, whose caller checked the features.
         unsafe { gather16::<C>(conv.fine_table(), idx, inside, out, at) }
     }
@@ -318,7 +319,8 @@ unsafe fn gather16<const C: usize>(
 ) -> usize {
     use std::arch::x86_64::*;
     let n = out.len() / C;
-    debug_assert!(n <= BLOCK && out.len() == n * C);
+    // The reads of `idx` and `inside` below stay inside them only for blocks of at most BLOCK.
+    assert!(n <= BLOCK && out.len() == n * C);
     let base = table.as_ptr();
     let byte = _mm512_set1_epi32(0xff);
     let pack = _mm512_loadu_si512(RGB_FROM_LANES.as_ptr().cast());
