@@ -193,9 +193,7 @@ impl<'a> AbUpsampler<'a> {
         let n_all = l.len().min(w).min(out.len() / C);
         // The block's values, written before they are read (kept across blocks: not zeroed again).
         let (mut av, mut bv) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
-        let mut idx = [[0u32; BLOCK]; 3];
-        let mut inside = [0u8; BLOCK];
-        let mut at = [0u8; BLOCK];
+        let mut codes = BlockCodes { idx: [[0u32; BLOCK]; 3], inside: [0u8; BLOCK], at: [0u8; BLOCK] };
         let mut start = 0;
         while start < n_all {
             let n = BLOCK.min(n_all - start);
@@ -207,15 +205,16 @@ impl<'a> AbUpsampler<'a> {
                 av[i] = a;
                 bv[i] = b;
                 let lin = conv.to_linear_fast(lb[i], a, b);
-                inside[i] = LabToRgb8::inside(&lin) as u8;
-                for c in 0..3 {
-                    idx[c][i] = LabToRgb8::fine_index(lin[c]);
+                codes.inside[i] = LabToRgb8::inside(&lin) as u8;
+                for (idx, &v) in codes.idx.iter_mut().zip(&lin) {
+                    idx[i] = LabToRgb8::fine_index(v);
                 }
             }
             let ob = &mut out[start * C..(start + n) * C];
             // One table read per channel; the positions of the pixels outside the gamut are
             // listed, and then those pixels mapped together.
-            let outside = E::encode::<C>(conv, &idx, &inside, ob, &mut at);
+            let outside = E::encode::<C>(conv, &mut codes, ob);
+            let at = &codes.at;
             if outside > 0 {
                 let (mut ol, mut oa, mut obb) = ([0.0f32; BLOCK], [0.0f32; BLOCK], [0.0f32; BLOCK]);
                 for (k, &i) in at[..outside].iter().enumerate() {
@@ -234,17 +233,20 @@ impl<'a> AbUpsampler<'a> {
     }
 }
 
+/// A block's fine-table index of each channel and pixel (`idx`) and whether each pixel is inside
+/// the gamut (`inside`, 0 or 1), from the first half of a block of `join_row`; `at` gets the
+/// positions of the pixels outside.
+struct BlockCodes {
+    idx: [[u32; BLOCK]; 3],
+    inside: [u8; BLOCK],
+    at: [u8; BLOCK],
+}
+
 /// The second half of a block of `join_row`: the fine-table code of each channel of the block's
-/// pixels (`idx`, one index per channel and pixel) into `out` (`C` bytes a pixel, the 4th left as
-/// it is), and the positions of the pixels whose `inside` is 0 listed in `at`; returns how many.
+/// pixels into `out` (`C` bytes a pixel, the 4th left as it is), and the positions of the pixels
+/// outside the gamut listed in `codes.at`; returns how many.
 trait EncodeBlock {
-    fn encode<const C: usize>(
-        conv: &LabToRgb8,
-        idx: &[[u32; BLOCK]; 3],
-        inside: &[u8; BLOCK],
-        out: &mut [u8],
-        at: &mut [u8; BLOCK],
-    ) -> usize;
+    fn encode<const C: usize>(conv: &LabToRgb8, codes: &mut BlockCodes, out: &mut [u8]) -> usize;
 }
 
 /// One pixel at a time, branch-free (any CPU).
@@ -252,13 +254,8 @@ struct OneByOne;
 
 impl EncodeBlock for OneByOne {
     #[inline(always)]
-    fn encode<const C: usize>(
-        conv: &LabToRgb8,
-        idx: &[[u32; BLOCK]; 3],
-        inside: &[u8; BLOCK],
-        out: &mut [u8],
-        at: &mut [u8; BLOCK],
-    ) -> usize {
+    fn encode<const C: usize>(conv: &LabToRgb8, codes: &mut BlockCodes, out: &mut [u8]) -> usize {
+        let BlockCodes { idx, inside, at } = codes;
         let mut outside = 0usize;
         for (i, px) in out.chunks_exact_mut(C).enumerate() {
             let i = i & (BLOCK - 1);
@@ -282,16 +279,10 @@ struct Gather16;
 #[cfg(target_arch = "x86_64")]
 impl EncodeBlock for Gather16 {
     #[inline(always)]
-    fn encode<const C: usize>(
-        conv: &LabToRgb8,
-        idx: &[[u32; BLOCK]; 3],
-        inside: &[u8; BLOCK],
-        out: &mut [u8],
-        at: &mut [u8; BLOCK],
-    ) -> usize {
+    fn encode<const C: usize>(conv: &LabToRgb8, codes: &mut BlockCodes, out: &mut [u8]) -> usize {
         debug_assert!(std::arch::is_x86_feature_detected!("avx512vbmi") && std::arch::is_x86_feature_detected!("avx512bw"));
         // SAFETY: reached only through `join_row_avx512vbmi`, whose caller checked the features.
-        unsafe { gather16::<C>(conv.fine_table(), idx, inside, out, at) }
+        unsafe { gather16::<C>(conv.fine_table(), codes, out) }
     }
 }
 
@@ -310,14 +301,9 @@ static RGB_FROM_LANES: [u8; 64] = {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
 #[inline]
-unsafe fn gather16<const C: usize>(
-    table: &[u8; crate::color::rgb8::FINE_TABLE_LEN],
-    idx: &[[u32; BLOCK]; 3],
-    inside: &[u8; BLOCK],
-    out: &mut [u8],
-    at: &mut [u8; BLOCK],
-) -> usize {
+unsafe fn gather16<const C: usize>(table: &[u8; crate::color::rgb8::FINE_TABLE_LEN], codes: &mut BlockCodes, out: &mut [u8]) -> usize {
     use std::arch::x86_64::*;
+    let BlockCodes { idx, inside, at } = codes;
     let n = out.len() / C;
     // The reads of `idx` and `inside` below stay inside them only for blocks of at most BLOCK.
     assert!(n <= BLOCK && out.len() == n * C);
