@@ -364,6 +364,40 @@ mod tests {
         assert_eq!(got, vec![0.0, 2.5, 7.5, 10.0]);
     }
 
+    /// The ab rows' horizontal pass, in every build the CPU can run, equals the per-pixel
+    /// bilinear reference, for a grid narrower and one wider than the output.
+    #[test]
+    fn horizontal_pass_equals_the_reference_in_every_build() {
+        for (w, h, ow) in [(7usize, 3usize, 53usize), (40, 2, 256), (9, 2, 4)] {
+            let plane: Vec<f32> = (0..w * h).map(|i| ((i * 37 % 23) as f32 - 11.0) * 3.5).collect();
+            let cols = Bilinear::new(w, ow);
+            let rows = Bilinear::new(h, h);
+            let want: Vec<f32> =
+                (0..h).flat_map(|y| (0..ow).map(move |x| (x, y))).map(|(x, y)| bilinear_at(&plane, w, &rows, &cols, x, y)).collect();
+            let mut builds: Vec<(&str, Vec<f32>)> = vec![("dispatched", horizontal(&plane, w, &cols))];
+            let mut out = vec![0.0f32; h * ow];
+            // SAFETY: `cols` was made for `w` source columns: its indices are below `w`.
+            unsafe { horizontal_rows(&plane, w, &cols, &mut out) };
+            builds.push(("plain", out.clone()));
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2; the indices are below `w`.
+                    unsafe { horizontal_avx2(&plane, w, &cols, &mut out) };
+                    builds.push(("avx2", out.clone()));
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F; the indices are below `w`.
+                    unsafe { horizontal_avx512(&plane, w, &cols, &mut out) };
+                    builds.push(("avx512", out.clone()));
+                }
+            }
+            for (name, got) in builds {
+                assert_eq!(got, want, "{name}: {w} -> {ow} columns");
+            }
+        }
+    }
+
     #[test]
     fn join_row_equals_per_pixel_conversion() {
         // Varied ab (inside and far outside the gamut), odd sizes, both channel counts.
