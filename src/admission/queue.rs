@@ -297,24 +297,27 @@ mod tests {
         let queue = ModelQueue::new("test", 1, 0);
         let (started, finished) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let (s, f) = (started.clone(), finished.clone());
-        // A job whose client goes away once it runs, and which does not ask (as a model run).
+        // A job whose client goes away once it runs, and which does not ask (as a model run); it
+        // ends when `release` is sent.
+        let (release, hold) = std::sync::mpsc::channel::<()>();
         let job = queue.run(move |_, _| {
             s.store(1, Ordering::Release);
-            std::thread::sleep(Duration::from_millis(150));
+            let _ = hold.recv();
             f.store(1, Ordering::Release);
         });
         drop_once_started(job, started).await;
-        // A deadline before the job's end: not all ended.
+        // While it runs, a deadline passes: not all ended.
         let q = queue.clone();
         let early = tokio::task::spawn_blocking(move || q.close_and_wait(Instant::now() + Duration::from_millis(20))).await.unwrap();
         assert!(!early);
         assert_eq!(finished.load(Ordering::Acquire), 0);
-        // Then one after it: the worker ended, after the job.
+        // Released: the worker ends, after the job.
         let q = queue.clone();
-        let t = Instant::now();
-        assert!(tokio::task::spawn_blocking(move || q.close_and_wait(Instant::now() + Duration::from_secs(5))).await.unwrap());
+        let waiting = tokio::task::spawn_blocking(move || q.close_and_wait(Instant::now() + Duration::from_secs(10)));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        release.send(()).unwrap();
+        assert!(waiting.await.unwrap());
         assert_eq!(finished.load(Ordering::Acquire), 1, "closed before the running job ended");
-        assert!(t.elapsed() < Duration::from_secs(4));
         // Closed and ended: a second call answers at once.
         assert!(queue.close_and_wait(Instant::now()));
     }
