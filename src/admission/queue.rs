@@ -68,6 +68,12 @@ impl Shared {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Closes the queue: each worker ends once no job is left in it.
+    fn close(&self) {
+        self.lock().closed = true;
+        self.queued.notify_all();
+    }
+
     /// A worker: takes the oldest job, runs it, and again, until the queue closes.
     fn work(&self) {
         loop {
@@ -140,8 +146,7 @@ impl ModelQueue {
     /// model run is not cut short), and the process must not exit under it (ONNX Runtime's
     /// globals are torn down at exit, and a run in the middle of that fails).
     pub(crate) fn close_and_wait(&self, deadline: Instant) -> bool {
-        self.shared.lock().closed = true;
-        self.shared.queued.notify_all();
+        self.shared.close();
         let mut workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             let (done, running): (Vec<_>, Vec<_>) = workers.drain(..).partition(|w| w.is_finished());
@@ -223,8 +228,7 @@ impl ModelQueue {
 impl Drop for ModelQueue {
     /// The workers end once the jobs queued before are done.
     fn drop(&mut self) {
-        self.shared.lock().closed = true;
-        self.shared.queued.notify_all();
+        self.shared.close();
     }
 }
 
