@@ -144,12 +144,14 @@ def fuse_same_pads(m: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
     for n in g.node:
         for i in n.input:
             consumers.setdefault(i, []).append(n)
-    consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
-    for n in g.node:
-        if n.op_type == "Constant":
-            for a in n.attribute:
-                if a.name == "value":
-                    consts[n.output[0]] = numpy_helper.to_array(a.t)
+    # Constant tensors by name (initializers and Constant nodes), read only where a Pad asks: the
+    # weights are not converted.
+    tensors = {i.name: i for i in g.initializer}
+    tensors.update({n.output[0]: a.t for n in g.node if n.op_type == "Constant" for a in n.attribute if a.name == "value"})
+
+    def const(name: str):
+        return numpy_helper.to_array(tensors[name]) if name in tensors else None
+
     graph_outputs = {o.name for o in g.output}
     folded = set()
     for pad in g.node:
@@ -159,7 +161,7 @@ def fuse_same_pads(m: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
         if attrs.get("mode", b"constant") != b"constant":
             continue
         if len(pad.input) > 2 and pad.input[2]:
-            value = consts.get(pad.input[2])
+            value = const(pad.input[2])
             if value is None or np.any(value != 0):
                 continue
         if len(pad.input) > 3 and pad.input[3]:   # the axes input (opset 18+): not handled
@@ -176,7 +178,7 @@ def fuse_same_pads(m: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
             continue
         strides = list(cattrs.get("strides", [1] * len(kernel)))
         dilations = list(cattrs.get("dilations", [1] * len(kernel)))
-        pads = consts.get(pad.input[1])
+        pads = const(pad.input[1])
         if pads is not None:
             # constant pads: [N, C, spatial... begin, N, C, spatial... end]; SAME only at stride 1
             pads = [int(v) for v in pads]
