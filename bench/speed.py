@@ -206,6 +206,8 @@ def main() -> None:
     only = set(args.only.split(","))
     models = {"before": args.before_model or args.model, "after": args.model}
     two_models = models["before"] != models["after"]
+    # raw ORT on each model measured: "raw" on the after model, "raw_before" on the before one
+    raw_models = {"raw": models["after"]} | ({"raw_before": models["before"]} if two_models else {})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     photos = make_photos(REPO / "bench/out/images12", Path(args.data))
@@ -256,7 +258,7 @@ def main() -> None:
             res["memory"] = mem
         if "batch" in only:
             batch = photos["batch"]
-            rows: dict = {"before": [], "after": [], "raw": []} | ({"raw_before": []} if two_models else {})
+            rows: dict = {lab: [] for lab in ["before", "after", *raw_models]}
             for r in range(args.rounds):
                 for lab in ("before", "after"):
                     dst = out / f"batch-{lab}"
@@ -266,24 +268,23 @@ def main() -> None:
                     t0 = time.perf_counter()
                     subprocess.run(cmd, check=True, env=dict(os.environ, ORT_DYLIB_PATH=args.ort_lib), capture_output=True)
                     rows[lab].append(batch["n"] / (time.perf_counter() - t0))
-                rows["raw"].append(ort_raw(args.ort_raw, args.model, args.ort_lib, f"{batch['w']}x{batch['h']}", args.seconds))
-                if two_models:
-                    rows["raw_before"].append(ort_raw(args.ort_raw, models["before"], args.ort_lib, f"{batch['w']}x{batch['h']}", args.seconds))
+                for lab, model in raw_models.items():
+                    rows[lab].append(ort_raw(args.ort_raw, model, args.ort_lib, f"{batch['w']}x{batch['h']}", args.seconds))
                 print(f"round {r} batch: before {rows['before'][-1]:.1f} img/s, after {rows['after'][-1]:.1f}, raw {rows['raw'][-1]:.1f}", flush=True)
             res["batch"] = rows
         if "c8" in only:
             # Alternating order (before, after, raw, then raw, after, before): a machine whose
             # speed drifts within a round favours neither side. Beside each rate: the share of the
             # machine idle while it ran, and the service's CPU per image.
-            labs = ["before", "after", "raw"] + (["raw_before"] if two_models else [])
+            labs = ["before", "after", *raw_models]
             rows = {lab: [] for lab in labs}
             idle = {lab: [] for lab in labs}
             cpu = {"before": [], "after": []}
             for r in range(args.rounds):
                 order = labs if r % 2 == 0 else labs[::-1]
                 for lab in order:
-                    if lab.startswith("raw"):
-                        model = models["before"] if lab == "raw_before" else args.model
+                    if lab in raw_models:
+                        model = raw_models[lab]
                         rate, free, _ = accounted(lambda: ort_raw(args.ort_raw, model, args.ort_lib, "256x256", args.seconds), args.seconds)
                     else:
                         s = servers[lab]
