@@ -6,7 +6,7 @@ mod decode;
 mod gamut;
 mod lab;
 mod pts_in_hull;
-pub(crate) mod rgb8;
+mod rgb8;
 mod upsample;
 
 #[cfg(test)]

@@ -301,7 +301,7 @@ static RGB_FROM_LANES: [u8; 64] = {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
 #[inline]
-unsafe fn gather16<const C: usize>(table: &[u8; crate::color::rgb8::FINE_TABLE_LEN], codes: &mut BlockCodes, out: &mut [u8]) -> usize {
+unsafe fn gather16<const C: usize>(table: &[u8; super::rgb8::FINE_TABLE_LEN], codes: &mut BlockCodes, out: &mut [u8]) -> usize {
     use std::arch::x86_64::*;
     let BlockCodes { idx, inside, at } = codes;
     let n = out.len() / C;
